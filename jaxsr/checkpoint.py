@@ -1,0 +1,86 @@
+"""Model checkpoints on disk: an Orbax params tree plus a small JSON model description.
+
+Layout of a model directory written by `save_model`:
+
+    DIR/jaxsr_model.json   {"model": "rfdn", "scale": 4, "overrides": {...}, "source": ...}
+    DIR/params/            Orbax StandardCheckpointer tree of the Flax params
+
+The directory is written under a temporary name and renamed when complete, so an
+interrupted save never leaves something that `load_model` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from jaxsr import models
+
+META_FILE = "jaxsr_model.json"
+
+
+def save_model(
+    directory: str | os.PathLike,
+    params: Any,
+    model: str,
+    scale: int,
+    overrides: dict[str, Any] | None = None,
+    source: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write params + model description to `directory` atomically; returns the path."""
+    out = Path(directory).absolute()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists (pass overwrite=True / --overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        ckptr = ocp.StandardCheckpointer()
+        ckptr.save(tmp / "params", params)
+        ckptr.wait_until_finished()
+        meta = {"model": model, "scale": scale, "overrides": overrides or {}, "source": source}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a jaxsr model directory (no {META_FILE})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+
+
+def load_params(directory: str | os.PathLike, model: Any) -> Any:
+    """Restore params for `model` (a Flax module) from a directory written by `save_model`."""
+    path = Path(directory).absolute() / "params"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: missing params checkpoint")
+    target = models.abstract_params(model)
+    try:
+        return ocp.StandardCheckpointer().restore(path, target)
+    except Exception as e:  # orbax raises many types for a tree mismatch
+        raise ValueError(f"{path}: params do not match the model ({type(e).__name__}: {e})") from e
+
+
+def load_model(directory: str | os.PathLike) -> tuple[Any, Any, dict[str, Any]]:
+    """(module, params, meta) from a model directory."""
+    meta = read_meta(directory)
+    model = models.create(meta["model"], meta["scale"], **meta.get("overrides", {}))
+    params = load_params(directory, model)
+    return model, jax.device_put(params), meta

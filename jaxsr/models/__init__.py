@@ -1,0 +1,116 @@
+"""SR models and their registry: `create("rfdn", scale=4)`.
+
+Every model is a Flax linen module mapping NHWC RGB in [0, 1] to NHWC RGB in [0, 1] at
+`scale` times the size. Models know nothing about pruning; params are a plain pytree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxsr.models.carn import CARN
+from jaxsr.models.edsr import EDSR
+from jaxsr.models.imdn import IMDN
+from jaxsr.models.msrresnet import MSRResNet
+from jaxsr.models.rfdn import RFDN
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry: how to build a model and what its published form looks like."""
+
+    name: str
+    cls: type[nn.Module]
+    scales: tuple[int, ...]
+    defaults: dict[str, Any]
+    description: str
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec, *aliases: str) -> None:
+    for key in (spec.name, *aliases):
+        _REGISTRY[key] = spec
+
+
+register(ModelSpec("msrresnet", MSRResNet, (2, 3, 4), {}, "BasicSR MSRResNet (16x64)"), "srresnet")
+register(ModelSpec("rfdn", RFDN, (2, 3, 4), {}, "RFDN, AIM 2020 config (nf=50, 4 RFDB)"))
+register(ModelSpec("imdn", IMDN, (2, 3, 4), {}, "IMDN official (nf=64, 6 IMDB, CCA)"))
+register(ModelSpec("carn", CARN, (2, 3, 4), {"mobile": False}, "CARN (64 ch, 3 cascades)"))
+register(
+    ModelSpec("carn_m", CARN, (2, 3, 4), {"mobile": True, "groups": 4}, "CARN-M (group conv 4)"),
+    "carn-m",
+)
+register(
+    ModelSpec("edsr_baseline", EDSR, (2, 3, 4), {}, "EDSR-baseline (16 blocks x 64)"),
+    "edsr",
+)
+
+
+def names() -> list[str]:
+    """Canonical model names."""
+    return sorted({s.name for s in _REGISTRY.values()})
+
+
+def spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(names())}") from None
+
+
+def create(name: str, scale: int = 4, **overrides: Any) -> nn.Module:
+    """Build a model by registry name, scale and field overrides (e.g. `num_feat=32`)."""
+    s = spec(name)
+    if scale not in s.scales:
+        raise ValueError(f"model {s.name!r} supports scales {s.scales}, got {scale}")
+    fields = {f.name for f in dataclasses.fields(s.cls)} - {"parent", "name"}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ValueError(
+            f"model {s.name!r} has no field(s) {sorted(unknown)}; fields: {sorted(fields)}"
+        )
+    kwargs = {**s.defaults, **overrides, "scale": scale}
+    return s.cls(**kwargs)
+
+
+def init_params(model: nn.Module, rng: jax.Array | int = 0, lr_size: int = 16) -> dict:
+    """Initialise params with a small dummy LR input (params do not depend on its size)."""
+    if isinstance(rng, int):
+        rng = jax.random.key(rng)
+    x = jnp.zeros((1, lr_size, lr_size, 3), jnp.float32)
+    return model.init(rng, x)["params"]
+
+
+def abstract_params(model: nn.Module, lr_size: int = 16) -> dict:
+    """Param shapes/dtypes (`jax.ShapeDtypeStruct`) without allocating or computing anything."""
+    return jax.eval_shape(lambda: init_params(model, 0, lr_size))
+
+
+def num_params(params: Any) -> int:
+    return int(sum(x.size for x in jax.tree.leaves(params)))
+
+
+Apply = Callable[[dict, jax.Array], jax.Array]
+
+__all__ = [
+    "CARN",
+    "EDSR",
+    "IMDN",
+    "MSRResNet",
+    "RFDN",
+    "ModelSpec",
+    "abstract_params",
+    "create",
+    "init_params",
+    "names",
+    "num_params",
+    "spec",
+]

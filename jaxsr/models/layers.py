@@ -1,0 +1,111 @@
+"""Building blocks shared by the SR models (NHWC, PyTorch semantics where it matters)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Initializer = Callable[..., jax.Array]
+
+
+def torch_default_kernel_init() -> Initializer:
+    """PyTorch's default Conv2d init: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), +)."""
+    return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def kaiming_normal_scaled(scale: float = 0.1) -> Initializer:
+    """BasicSR `default_init_weights`: untruncated Kaiming normal (fan_in, gain sqrt 2) x scale."""
+    return nn.initializers.variance_scaling(2.0 * scale * scale, "fan_in", "normal")
+
+
+class Conv2d(nn.Module):
+    """A conv with PyTorch's arguments: explicit symmetric padding, groups, bias.
+
+    Params are `kernel` (HWIO, I = in_channels / groups) and `bias`, like `flax.linen.Conv`.
+    """
+
+    features: int
+    kernel_size: int = 3
+    stride: int = 1
+    padding: int | None = None  # None: (k - 1) // 2, i.e. 'same' for odd kernels at stride 1
+    groups: int = 1
+    use_bias: bool = True
+    kernel_init: Initializer | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, pad = self.kernel_size, self.padding
+        pad = (k - 1) // 2 if pad is None else pad
+        cin = x.shape[-1]
+        if cin % self.groups or self.features % self.groups:
+            raise ValueError(f"channels {cin}->{self.features} not divisible by groups={self.groups}")
+        init = self.kernel_init or torch_default_kernel_init()
+        kernel = self.param("kernel", init, (k, k, cin // self.groups, self.features), jnp.float32)
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel.astype(x.dtype),
+            window_strides=(self.stride, self.stride),
+            padding=((pad, pad), (pad, pad)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=self.groups,
+        )
+        if self.use_bias:
+            fan_in = (cin // self.groups) * k * k
+            bound = 1.0 / np.sqrt(fan_in)
+            bias_init = (
+                nn.initializers.zeros
+                if self.kernel_init is not None
+                else lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -bound, bound)
+            )
+            bias = self.param("bias", bias_init, (self.features,), jnp.float32)
+            y = y + bias.astype(x.dtype)
+        return y
+
+
+def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
+    """`torch.nn.PixelShuffle(r)` in NHWC: channel c*r*r + i*r + j goes to sub-pixel (i, j)."""
+    n, h, w, c = x.shape
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle: {c} channels not divisible by r^2={r * r}")
+    co = c // (r * r)
+    x = x.reshape(n, h, w, co, r, r)
+    x = x.transpose(0, 1, 4, 2, 5, 3)
+    return x.reshape(n, h * r, w * r, co)
+
+
+def _linear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices/weights of PyTorch's bilinear resize (align_corners=False) along one axis."""
+    scale = in_size / out_size
+    src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
+    src = np.maximum(src, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, w1
+
+
+def resize_bilinear_torch(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """`F.interpolate(x, size, mode='bilinear', align_corners=False)` for NHWC arrays.
+
+    Index tables are computed on the host at trace time (shapes are static), so the jitted
+    graph is two gathers and two lerps.
+    """
+    _, h, w, _ = x.shape
+    oh, ow = size
+    i0, i1, wy = _linear_taps(h, oh)
+    x = x[:, i0] * (1.0 - wy)[None, :, None, None] + x[:, i1] * wy[None, :, None, None]
+    j0, j1, wx = _linear_taps(w, ow)
+    return x[:, :, j0] * (1.0 - wx)[None, None, :, None] + x[:, :, j1] * wx[None, None, :, None]
+
+
+def lrelu(slope: float) -> Callable[[jax.Array], jax.Array]:
+    return lambda x: nn.leaky_relu(x, negative_slope=slope)
+
+
+def mean_shift(x: jax.Array, mean: tuple[float, float, float], sign: float) -> jax.Array:
+    """The fixed 1x1 `MeanShift` conv of EDSR/CARN (identity weight, bias = sign * mean)."""
+    return x + sign * jnp.asarray(mean, x.dtype)
