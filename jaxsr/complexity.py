@@ -105,8 +105,9 @@ def report(
     lr_shape = lr_shape or hd_lr_shape(scale)
     convs = trace_convs(model, lr_shape)
     params = models.num_params(models.abstract_params(model))
-    return Report(models.spec(model_name).name, scale, lr_shape, params,
-                  sum(c.macs for c in convs), convs)
+    return Report(
+        models.spec(model_name).name, scale, lr_shape, params, sum(c.macs for c in convs), convs
+    )
 
 
 def main(argv: list[str]) -> None:

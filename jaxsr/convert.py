@@ -70,7 +70,8 @@ def _check_mean_shift(
         b, sign * mean, atol=1e-5
     ):
         raise CheckpointMismatch(
-            f"{prefix}: MeanShift is not identity/{sign:+.0f}*mean {mean.tolist()} (bias {b.tolist()})"
+            f"{prefix}: MeanShift is not identity/{sign:+.0f}*mean {mean.tolist()} "
+            f"(bias {b.tolist()})"
         )
     used.update({f"{prefix}.weight", f"{prefix}.bias"})
 
@@ -100,7 +101,9 @@ def _rewrite(
                 elif m:
                     used.add(k)
             if other:
-                notes.append(f"multi-scale file: used the x{scale} head, ignored x{', x'.join(other)}")
+                notes.append(
+                    f"multi-scale file: used the x{scale} head, ignored x{', x'.join(other)}"
+                )
     elif model == "edsr_baseline":
         rng = float(fields.get("rgb_range", 255.0))
         _check_mean_shift(sd, "sub_mean", -1.0, DIV2K_MEAN * rng, used)
@@ -169,9 +172,10 @@ def convert_state_dict(
         key = by_path[path]
         arr = _to_flax(np.asarray(sd[key], np.float32))
         if arr.shape != tuple(want.shape):
+            flax_shape = f" (HWIO {arr.shape})" if arr.ndim == 4 else ""
             raise CheckpointMismatch(
                 f"{source} does not fit {spec.name} x{scale}: {key} has shape "
-                f"{tuple(sd[key].shape)} (Flax {arr.shape}), model expects {tuple(want.shape)}"
+                f"{tuple(sd[key].shape)}{flax_shape}, model expects {tuple(want.shape)}"
             )
         flat[path] = arr
     return traverse_util.unflatten_dict(flat), notes
@@ -212,8 +216,13 @@ def main(argv: list[str]) -> None:
     try:
         _, params, notes = import_torch(f.torch, f.model, f.scale, **overrides)
         out = checkpoint.save_model(
-            f.out, params, models.spec(f.model).name, f.scale, overrides,
-            source=str(Path(f.torch).resolve()), overwrite=f.overwrite,
+            f.out,
+            params,
+            models.spec(f.model).name,
+            f.scale,
+            overrides,
+            source=str(Path(f.torch).resolve()),
+            overwrite=f.overwrite,
         )
     except (CheckpointMismatch, FileNotFoundError, FileExistsError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None

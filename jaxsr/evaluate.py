@@ -69,16 +69,17 @@ def evaluate_set(
             write_png(Path(save_dir) / bset.name / f"x{bset.scale}" / f"{pair.name}.png", sr)
         if bar:
             bar.update(postfix=f"{pair.name} {per_image[pair.name]['psnr_y']:.2f}dB")
-    result: dict[str, Any] = {
-        k: float(np.mean([v[k] for v in per_image.values()])) for k in KEYS
-    }
+    result: dict[str, Any] = {k: float(np.mean([v[k] for v in per_image.values()])) for k in KEYS}
     result.update(num_images=len(per_image), lr_source=bset.lr_source, images=per_image)
     return result
 
 
 def format_table(name: str, scale: int, result: dict[str, Any]) -> str:
     head = f"{'image':<14}{'PSNR-RGB':>10}{'SSIM-RGB':>10}{'PSNR-Y':>10}{'SSIM-Y':>10}"
-    rows = [f"== {name} x{scale} ({result['num_images']} images, LR {result['lr_source']}) ==", head]
+    rows = [
+        f"== {name} x{scale} ({result['num_images']} images, LR {result['lr_source']}) ==",
+        head,
+    ]
     for img, v in result["images"].items():
         rows.append(
             f"{img:<14}{v['psnr_rgb']:>10.3f}{v['ssim_rgb']:>10.4f}{v['psnr_y']:>10.3f}{v['ssim_y']:>10.4f}"
@@ -98,9 +99,9 @@ def evaluate(
     sets: list[str],
     save_images: str | None = None,
     overrides: dict[str, Any] | None = None,
-    tile: int = 256,
+    tile: int = 512,
     overlap: int = 32,
-    max_pixels: int = 640 * 640,
+    max_pixels: int = 1024 * 1024,
     show: bool = True,
 ) -> dict[str, Any]:
     """Evaluate and return {"model", "scale", "weights", "sets": {name: result}}."""
@@ -117,8 +118,10 @@ def evaluate(
     for set_name in sets:
         bset = load_set(data, set_name, scale)
         if bset.lr_source == "generated" and show:
-            print(f"note: {set_name}: no LR_bicubic/X{scale} folder; LR made with MATLAB bicubic",
-                  file=sys.stderr)
+            print(
+                f"note: {set_name}: no LR_bicubic/X{scale} folder; LR made with MATLAB bicubic",
+                file=sys.stderr,
+            )
         t0 = time.perf_counter()
         res = evaluate_set(sr_fn, bset, save_images, show)
         res["seconds"] = time.perf_counter() - t0
@@ -138,8 +141,16 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     try:
         res = evaluate(
-            f.model, f.scale, f.weights, f.data, [s for s in f.sets.split(",") if s],
-            f.save_images, parse_overrides(f.override), f.tile, f.overlap, f.max_pixels,
+            f.model,
+            f.scale,
+            f.weights,
+            f.data,
+            [s for s in f.sets.split(",") if s],
+            f.save_images,
+            parse_overrides(f.override),
+            f.tile,
+            f.overlap,
+            f.max_pixels,
         )
     except (CheckpointMismatch, FileNotFoundError, ValueError, ImportError) as e:
         raise SystemExit(f"error: {e}") from None
@@ -163,9 +174,9 @@ def run() -> None:
     flags.DEFINE_string("json", None, "write machine-readable results here")
     flags.DEFINE_string("save_images", None, "write SR PNGs under this directory")
     flags.DEFINE_multi_string("override", [], "model field override key=value")
-    flags.DEFINE_integer("tile", 256, "LR tile size for large images")
+    flags.DEFINE_integer("tile", 512, "LR tile size for large images")
     flags.DEFINE_integer("overlap", 32, "LR tile overlap")
-    flags.DEFINE_integer("max_pixels", 640 * 640, "LR pixels above which an image is tiled")
+    flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")
     app.run(main)
 
 

@@ -16,7 +16,7 @@ Y_COEFFS = np.array([65.481, 128.553, 24.966], np.float64)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] -> uint8 like `(img.clip(0, 1) * 255).round()`; uint8 passes through."""
+    """Float [0, 1] -> uint8 as `(img.clip(0, 1) * 255).round()`; uint8 passes through."""
     image = np.asarray(image)
     if image.dtype == np.uint8:
         return image
@@ -29,7 +29,9 @@ def rgb_to_y(image: np.ndarray) -> np.ndarray:
     return img @ Y_COEFFS + 16.0
 
 
-def _prepare(sr: np.ndarray, hr: np.ndarray, crop_border: int, y: bool) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    sr: np.ndarray, hr: np.ndarray, crop_border: int, y: bool
+) -> tuple[np.ndarray, np.ndarray]:
     sr, hr = to_uint8(sr), to_uint8(hr)
     if sr.shape != hr.shape:
         raise ValueError(f"image shapes differ: SR {sr.shape} vs HR {hr.shape}")

@@ -1,4 +1,4 @@
-"""A minimal progress bar on stderr (redraws in place on a terminal, one line per update otherwise)."""
+"""A minimal progress bar on stderr (in place on a terminal, else one line per update)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def shared_dir() -> Path | None:
 SHARED = shared_dir()
 needs_shared = pytest.mark.skipif(
     SHARED is None,
-    reason="needs ../shared (benchmark data and weights); set JAXSR_SHARED or place it beside the repo",
+    reason="needs ../shared (benchmark data, weights): set JAXSR_SHARED or put it beside the repo",
 )
 
 

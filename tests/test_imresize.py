@@ -42,7 +42,11 @@ def test_weights_hand_computed_x2():
     w, idx = contributions(16, 8, 0.5)
     t = np.array([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]) / 2
     a = np.abs(t)
-    cub = np.where(a <= 1, 1.5 * a**3 - 2.5 * a**2 + 1, np.where(a <= 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, 0))
+    cub = np.where(
+        a <= 1,
+        1.5 * a**3 - 2.5 * a**2 + 1,
+        np.where(a <= 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, 0),
+    )
     want = cub / cub.sum()
     row = w[3]  # an interior output pixel
     nz = row[row != 0]

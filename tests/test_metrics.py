@@ -67,7 +67,9 @@ def _ssim_direct(x: np.ndarray, y: np.ndarray) -> float:
             vx = (win * px * px).sum() - mx * mx
             vy = (win * py * py).sum() - my * my
             cxy = (win * px * py).sum() - mx * my
-            vals.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+            vals.append(
+                ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+            )
     return float(np.mean(vals))
 
 
@@ -75,9 +77,16 @@ def test_ssim_matches_direct_window_sum():
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (24, 19, 3), dtype=np.uint8)
     sr = np.clip(hr.astype(int) + rng.integers(-20, 21, hr.shape), 0, 255).astype(np.uint8)
-    want = np.mean([_ssim_direct(sr[..., c].astype(float), hr[..., c].astype(float)) for c in range(3)])
+    want = np.mean(
+        [_ssim_direct(sr[..., c].astype(float), hr[..., c].astype(float)) for c in range(3)]
+    )
     assert metrics.ssim(sr, hr, crop_border=2) == pytest.approx(
-        np.mean([_ssim_direct(sr[2:-2, 2:-2, c].astype(float), hr[2:-2, 2:-2, c].astype(float)) for c in range(3)]),
+        np.mean(
+            [
+                _ssim_direct(sr[2:-2, 2:-2, c].astype(float), hr[2:-2, 2:-2, c].astype(float))
+                for c in range(3)
+            ]
+        ),
         abs=1e-12,
     )
     assert metrics.ssim(sr, hr) == pytest.approx(want, abs=1e-12)
@@ -86,7 +95,7 @@ def test_ssim_matches_direct_window_sum():
 
 
 def _edsr_y_psnr(sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
-    """EDSR-PyTorch `calc_psnr` (benchmark branch): RGB diff -> Y with [65.738,129.057,25.064]/256."""
+    """EDSR-PyTorch `calc_psnr` (benchmark): RGB diff -> Y via [65.738,129.057,25.064]/256."""
     diff = (sr.astype(np.float64) - hr.astype(np.float64)) / 255.0
     diff = diff @ (np.array([65.738, 129.057, 25.064]) / 256.0)
     valid = diff[scale:-scale, scale:-scale]
@@ -98,7 +107,9 @@ def _edsr_y_psnr(sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
 def test_y_psnr_agrees_with_edsr_formula(seed, noise, scale):
     rng = np.random.default_rng(seed)
     hr = rng.integers(0, 256, (32, 28, 3), dtype=np.uint8)
-    sr = np.clip(hr.astype(int) + rng.integers(-noise, noise + 1, hr.shape), 0, 255).astype(np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-noise, noise + 1, hr.shape), 0, 255).astype(
+        np.uint8
+    )
     if np.array_equal(sr[scale:-scale, scale:-scale], hr[scale:-scale, scale:-scale]):
         return
     ours = metrics.psnr(sr, hr, crop_border=scale, y=True)

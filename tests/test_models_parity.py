@@ -15,12 +15,24 @@ from jaxsr.convert import convert_state_dict  # noqa: E402
 from . import torch_ref  # noqa: E402
 
 CASES = [
-    ("msrresnet", 2, {}), ("msrresnet", 3, {}), ("msrresnet", 4, {}),
-    ("edsr_baseline", 2, {}), ("edsr_baseline", 3, {}), ("edsr_baseline", 4, {}),
-    ("rfdn", 2, {}), ("rfdn", 3, {}), ("rfdn", 4, {}),
-    ("imdn", 2, {}), ("imdn", 3, {}), ("imdn", 4, {}),
-    ("carn", 2, {}), ("carn", 3, {}), ("carn", 4, {}),
-    ("carn_m", 2, {}), ("carn_m", 3, {}), ("carn_m", 4, {}),
+    ("msrresnet", 2, {}),
+    ("msrresnet", 3, {}),
+    ("msrresnet", 4, {}),
+    ("edsr_baseline", 2, {}),
+    ("edsr_baseline", 3, {}),
+    ("edsr_baseline", 4, {}),
+    ("rfdn", 2, {}),
+    ("rfdn", 3, {}),
+    ("rfdn", 4, {}),
+    ("imdn", 2, {}),
+    ("imdn", 3, {}),
+    ("imdn", 4, {}),
+    ("carn", 2, {}),
+    ("carn", 3, {}),
+    ("carn", 4, {}),
+    ("carn_m", 2, {}),
+    ("carn_m", 3, {}),
+    ("carn_m", 4, {}),
     ("carn_m", 3, {"multi_scale": True}),
 ]
 

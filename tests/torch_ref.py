@@ -15,7 +15,9 @@ from torch import nn
 
 
 def conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, padding: int | None = None):
-    return nn.Conv2d(cin, cout, k, stride, (k - 1) // 2 if padding is None else padding, groups=groups)
+    return nn.Conv2d(
+        cin, cout, k, stride, (k - 1) // 2 if padding is None else padding, groups=groups
+    )
 
 
 # ----------------------------------------------------------------------------- MSRResNet
@@ -154,7 +156,9 @@ class CCALayer(nn.Module):
     def __init__(self, ch: int, reduction: int = 16):
         super().__init__()
         self.conv_du = nn.Sequential(
-            nn.Conv2d(ch, ch // reduction, 1), nn.ReLU(True), nn.Conv2d(ch // reduction, ch, 1),
+            nn.Conv2d(ch, ch // reduction, 1),
+            nn.ReLU(True),
+            nn.Conv2d(ch // reduction, ch, 1),
             nn.Sigmoid(),
         )
 
@@ -237,8 +241,11 @@ class EResidual(nn.Module):
     def __init__(self, nf: int, group: int):
         super().__init__()
         self.body = nn.Sequential(
-            conv(nf, nf, 3, groups=group), nn.ReLU(True), conv(nf, nf, 3, groups=group),
-            nn.ReLU(True), nn.Conv2d(nf, nf, 1),
+            conv(nf, nf, 3, groups=group),
+            nn.ReLU(True),
+            conv(nf, nf, 3, groups=group),
+            nn.ReLU(True),
+            nn.Conv2d(nf, nf, 1),
         )
 
     def forward(self, x):
@@ -282,7 +289,11 @@ class CARNBlock(nn.Module):
             self.b1 = EResidual(nf, group)
         else:
             self.b1, self.b2, self.b3 = CARNResidual(nf), CARNResidual(nf), CARNResidual(nf)
-        self.c1, self.c2, self.c3 = BasicBlock(nf * 2, nf), BasicBlock(nf * 3, nf), BasicBlock(nf * 4, nf)
+        self.c1, self.c2, self.c3 = (
+            BasicBlock(nf * 2, nf),
+            BasicBlock(nf * 3, nf),
+            BasicBlock(nf * 4, nf),
+        )
 
     def forward(self, x):
         units = [self.b1] * 3 if self.mobile else [self.b1, self.b2, self.b3]
@@ -294,7 +305,9 @@ class CARNBlock(nn.Module):
 
 
 class CARN(nn.Module):
-    def __init__(self, scale: int = 4, mobile: bool = False, multi_scale: bool = False, group: int = 4):
+    def __init__(
+        self, scale: int = 4, mobile: bool = False, multi_scale: bool = False, group: int = 4
+    ):
         super().__init__()
         nf = 64
         self.scale = scale
@@ -302,7 +315,11 @@ class CARN(nn.Module):
         self.entry = nn.Conv2d(3, nf, 3, 1, 1)
         self.b1, self.b2 = CARNBlock(nf, mobile, group), CARNBlock(nf, mobile, group)
         self.b3 = CARNBlock(nf, mobile, group)
-        self.c1, self.c2, self.c3 = BasicBlock(nf * 2, nf), BasicBlock(nf * 3, nf), BasicBlock(nf * 4, nf)
+        self.c1, self.c2, self.c3 = (
+            BasicBlock(nf * 2, nf),
+            BasicBlock(nf * 3, nf),
+            BasicBlock(nf * 4, nf),
+        )
         self.upsample = Upsample(nf, scale, multi_scale, group if mobile else 1)
         self.exit = nn.Conv2d(nf, 3, 3, 1, 1)
 
@@ -332,7 +349,7 @@ def build(name: str, scale: int, **kw) -> tuple[nn.Module, float]:
     raise KeyError(name)
 
 
-def run(model: nn.Module, pixel_range: float, x_nhwc01) -> "torch.Tensor":
+def run(model: nn.Module, pixel_range: float, x_nhwc01) -> torch.Tensor:
     """Run on an NHWC [0,1] numpy batch; returns NHWC [0,1] numpy (float64 safe)."""
     x = torch.from_numpy(x_nhwc01).permute(0, 3, 1, 2).float() * pixel_range
     with torch.no_grad():

@@ -53,7 +53,10 @@ def load_set(root: str | os.PathLike, set_name: str, scale: int) -> BenchmarkSet
     if not generated:
         stems = {p.stem for p in hr_files}
         for lr_path in list_images(lr_dir):
-            if not lr_path.stem.endswith(f"x{scale}") or lr_path.stem[: -len(f"x{scale}")] not in stems:
+            if (
+                not lr_path.stem.endswith(f"x{scale}")
+                or lr_path.stem[: -len(f"x{scale}")] not in stems
+            ):
                 raise FileNotFoundError(f"{lr_path}: LR image without an HR partner in {hr_dir}")
     pairs = []
     for hr_path in hr_files:

@@ -1,9 +1,9 @@
 """MATLAB-exact `imresize(img, scale, 'bicubic')` for uint8 images (numpy, float64).
 
 This is the resize that produced the published benchmark LR files: Keys cubic kernel
-(a = -0.5), anti-aliased when downscaling (kernel stretched by 1/scale), separable, the dimension with the smaller scale first (height first for equal
-scales), and the intermediate result rounded to uint8 between the two passes, as MATLAB's
-`imresizemex` does for uint8 input.
+(a = -0.5), anti-aliased when downscaling (kernel stretched by 1/scale), separable, the
+dimension with the smaller scale first (height first for equal scales), and the intermediate
+result rounded to uint8 between the two passes, as MATLAB's `imresizemex` does for uint8 input.
 
 Border handling: the published benchmark LR files (Set5/Set14/B100, x2/x3/x4) are reproduced
 bit for bit with *replicated* edge pixels (`border="replicate"`, the default); MATLAB's own
@@ -21,9 +21,9 @@ import numpy as np
 def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
-    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (
-        -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0
-    ) * ((ax > 1) & (ax <= 2))
+    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * (
+        (ax > 1) & (ax <= 2)
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -102,7 +102,9 @@ def imresize(
     order = np.argsort(scales, kind="stable")
     out = img
     for axis in order:
-        out = _round_uint8(_resize_axis(out, int(axis), shape[axis], scales[axis], antialias, border))
+        out = _round_uint8(
+            _resize_axis(out, int(axis), shape[axis], scales[axis], antialias, border)
+        )
     return out
 
 

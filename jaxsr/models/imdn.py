@@ -1,4 +1,4 @@
-"""IMDN (Hui et al., ACM MM 2019; official `Zheng222/IMDN`, 6 IMDBs with contrast-aware attention)."""
+"""IMDN (Hui et al., ACM MM 2019; official `Zheng222/IMDN`): 6 IMDBs with contrast attention."""
 
 from __future__ import annotations
 

@@ -42,7 +42,9 @@ class Conv2d(nn.Module):
         pad = (k - 1) // 2 if pad is None else pad
         cin = x.shape[-1]
         if cin % self.groups or self.features % self.groups:
-            raise ValueError(f"channels {cin}->{self.features} not divisible by groups={self.groups}")
+            raise ValueError(
+                f"channels {cin}->{self.features} not divisible by groups={self.groups}"
+            )
         init = self.kernel_init or torch_default_kernel_init()
         kernel = self.param("kernel", init, (k, k, cin // self.groups, self.features), jnp.float32)
         y = jax.lax.conv_general_dilated(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxsr.models.layers import Conv2d, kaiming_normal_scaled, lrelu, pixel_shuffle, resize_bilinear_torch
+from jaxsr.models.layers import (
+    Conv2d,
+    kaiming_normal_scaled,
+    lrelu,
+    pixel_shuffle,
+    resize_bilinear_torch,
+)
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -53,7 +59,9 @@ class MSRResNet(nn.Module):
             out = act(pixel_shuffle(Conv2d(nf * 4, 3, kernel_init=init, name="upconv2")(out), 2))
         else:
             s = self.scale
-            out = act(pixel_shuffle(Conv2d(nf * s * s, 3, kernel_init=init, name="upconv1")(out), s))
+            out = act(
+                pixel_shuffle(Conv2d(nf * s * s, 3, kernel_init=init, name="upconv1")(out), s)
+            )
         out = act(Conv2d(nf, 3, kernel_init=init, name="conv_hr")(out))
         out = Conv2d(self.num_out_ch, 3, kernel_init=init, name="conv_last")(out)
         n, h, w, _ = x.shape

@@ -1,0 +1,76 @@
+"""Tiled inference: exact for bounded receptive fields, < 0.001 dB for global-context models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaxsr import metrics, models
+from jaxsr.data.benchmark import load_set
+from jaxsr.data.imresize import downscale
+from jaxsr.inference import Predictor, _starts
+
+from .conftest import SHARED, needs_shared
+
+
+def test_tile_starts_cover_the_image():
+    for length, tile, ov, align in [
+        (100, 40, 8, 1),
+        (41, 40, 8, 1),
+        (257, 128, 32, 12),
+        (40, 40, 8, 12),
+        (720, 512, 32, 12),
+        (1000, 96, 24, 12),
+    ]:
+        starts = _starts(length, tile, ov, align)
+        assert starts[0] == 0 and all(s % align == 0 for s in starts)
+        assert starts[-1] + tile >= length and starts[-1] < length
+        assert all(b - a <= tile - 2 * ov for a, b in zip(starts, starts[1:], strict=False))
+        covered = np.zeros(length, bool)  # cores cover every pixel
+        for s in starts:
+            e = min(s + tile, length)
+            covered[s + (ov if s else 0) : e - (ov if e < length else 0)] = True
+        assert covered.all()
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [("msrresnet", {"num_block": 3}), ("edsr_baseline", {"num_block": 3}), ("carn_m", {})],
+)
+def test_tiled_equals_whole_for_local_models(name, kw):
+    model = models.create(name, 2, **kw)
+    params = models.init_params(model, 0)
+    lr = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    pred = Predictor(model, params, 2, tile=60, overlap=24)
+    whole, tiled = pred(lr, tiled=False), pred(lr, tiled=True)
+    assert tiled.shape == whole.shape == (140, 180, 3)
+    np.testing.assert_allclose(tiled, whole, atol=2e-5)
+
+
+def test_small_images_are_not_tiled_by_default():
+    model = models.create("carn_m", 2)
+    pred = Predictor(model, models.init_params(model), 2)
+    lr = np.zeros((40, 30, 3), np.uint8)
+    np.testing.assert_array_equal(pred(lr), pred(lr, tiled=False))
+
+
+@needs_shared
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "scale", "rows", "cols"), [("imdn", 2, 3, 3), ("rfdn", 4, 4, 6)])
+def test_default_tiles_change_global_models_by_under_1e3_db(name, scale, rows, cols):
+    pytest.importorskip("torch")
+    from jaxsr.convert import import_torch
+
+    bench = SHARED / "data" / "benchmark"
+    land = [p.hr for p in load_set(bench, "B100", scale).pairs if p.hr.shape[0] < p.hr.shape[1]]
+    hr = np.concatenate(
+        [np.concatenate(land[r * cols : (r + 1) * cols], 1) for r in range(rows)], 0
+    )
+    lr = downscale(hr, scale)
+    assert max(lr.shape[:2]) > 512  # the default tile size really splits it
+    weights = {"imdn": "imdn_x2.pth", "rfdn": "rfdn_x4.pth"}[name]
+    model, params, _ = import_torch(SHARED / "weights" / weights, name, scale)
+    pred = Predictor(model, params, scale)
+    whole = metrics.psnr(pred(lr, tiled=False), hr, scale, y=True)
+    tiled = metrics.psnr(pred(lr, tiled=True), hr, scale, y=True)
+    assert abs(whole - tiled) < 1e-3

@@ -1,0 +1,103 @@
+"""Published checkpoints through `jaxsr.evaluate` reproduce published / PyTorch-reference PSNR."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from jaxsr import evaluate  # noqa: E402
+from jaxsr.data.images import mod_crop, read_rgb, write_png  # noqa: E402
+from jaxsr.data.imresize import downscale  # noqa: E402
+
+from . import torch_eval  # noqa: E402
+from .conftest import REPO, SHARED, needs_shared  # noqa: E402
+
+pytestmark = needs_shared
+CASES = sorted(torch_eval.CHECKPOINTS)
+# B100 through both pipelines for every checkpoint costs ~10 min on 2 cores; by default one
+# checkpoint per architecture runs it, JAXSR_FULL=1 runs all.
+B100_CASES = CASES if os.environ.get("JAXSR_FULL") else [("carn_m", 3), ("imdn", 2), ("rfdn", 4)]
+
+
+def _jaxsr(name, scale, sets):
+    w = str(SHARED / "weights" / torch_eval.CHECKPOINTS[(name, scale)])
+    return evaluate.evaluate(name, scale, w, str(SHARED / "data" / "benchmark"), sets, show=False)
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES, ids=lambda v: str(v))
+def test_set5_matches_published_and_set14_matches_pytorch(name, scale):
+    res = _jaxsr(name, scale, ["Set5", "Set14"])["sets"]
+    assert res["Set5"]["psnr_y"] == pytest.approx(
+        torch_eval.PUBLISHED_SET5_Y[(name, scale)], abs=0.01
+    )
+    assert res["Set5"]["num_images"] == 5 and res["Set14"]["num_images"] == 14
+    model, rng = torch_eval.load_reference(SHARED / "weights", name, scale)
+    ref = torch_eval.evaluate(model, rng, SHARED / "data" / "benchmark", "Set14", scale)
+    assert res["Set14"]["psnr_y"] == pytest.approx(ref["psnr_y"], abs=0.01)
+    assert res["Set14"]["psnr_rgb"] == pytest.approx(ref["psnr_rgb"], abs=0.01)
+    for img, v in ref["images"].items():  # per image too (bridge is grayscale)
+        assert res["Set14"]["images"][img]["psnr_y"] == pytest.approx(v, abs=0.01), img
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "scale"), B100_CASES, ids=lambda v: str(v))
+def test_b100_matches_pytorch(name, scale):
+    res = _jaxsr(name, scale, ["B100"])["sets"]["B100"]
+    model, rng = torch_eval.load_reference(SHARED / "weights", name, scale)
+    ref = torch_eval.evaluate(model, rng, SHARED / "data" / "benchmark", "B100", scale)
+    assert res["num_images"] == 100
+    assert res["psnr_y"] == pytest.approx(ref["psnr_y"], abs=0.01)
+    assert res["psnr_rgb"] == pytest.approx(ref["psnr_rgb"], abs=0.01)
+
+
+def test_unseen_folder_cli_matches_pytorch(tmp_path):
+    """A benchmark folder jaxsr has never seen (training images, x3), through the CLI."""
+    root, scale = tmp_path / "bench", 3
+    srcs = sorted((SHARED / "data" / "train" / "General100" / "HR").glob("*.png"))[:6]
+    srcs += sorted((SHARED / "data" / "train" / "T91" / "HR").glob("*.png"))[:4]
+    (root / "Unseen" / "HR").mkdir(parents=True)
+    for p in srcs:
+        hr = mod_crop(read_rgb(p), scale)
+        shutil.copy(p, root / "Unseen" / "HR" / p.name)
+        write_png(
+            root / "Unseen" / "LR_bicubic" / f"X{scale}" / f"{p.stem}x{scale}.png",
+            downscale(hr, scale),
+        )
+    out = tmp_path / "res.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxsr.evaluate",
+        "--model=carn_m",
+        f"--scale={scale}",
+        f"--weights={SHARED / 'weights' / 'carn_m_x234.pth'}",
+        f"--data={root}",
+        "--sets=Unseen",
+        f"--json={out}",
+        f"--save_images={tmp_path / 'sr'}",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "mean" in r.stdout and "PSNR-Y" in r.stdout
+    res = json.loads(out.read_text())["sets"]["Unseen"]
+    assert res["num_images"] == 10 and set(res) >= {
+        "psnr_rgb",
+        "ssim_rgb",
+        "psnr_y",
+        "ssim_y",
+        "images",
+    }
+    assert len(list((tmp_path / "sr" / "Unseen" / "x3").glob("*.png"))) == 10
+    model, rng = torch_eval.load_reference(SHARED / "weights", "carn_m", scale)
+    ref = torch_eval.evaluate(model, rng, root, "Unseen", scale)
+    assert res["psnr_y"] == pytest.approx(ref["psnr_y"], abs=0.01)
+    assert res["psnr_rgb"] == pytest.approx(ref["psnr_rgb"], abs=0.01)
+    assert np.isfinite(res["ssim_y"]) and 0 < res["ssim_y"] < 1
