@@ -24,7 +24,7 @@ pytestmark = needs_shared
 CASES = sorted(torch_eval.CHECKPOINTS)
 # B100 through both pipelines for every checkpoint costs ~10 min on 2 cores; by default one
 # checkpoint per architecture runs it, JAXSR_FULL=1 runs all.
-B100_CASES = CASES if os.environ.get("JAXSR_FULL") else [("carn_m", 3), ("imdn", 2), ("rfdn", 4)]
+B100_CASES = CASES if os.environ.get("JAXSR_FULL") else [("carn_m", 3), ("imdn", 4), ("rfdn", 4)]
 
 
 def _jaxsr(name, scale, sets):

