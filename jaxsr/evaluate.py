@@ -136,6 +136,9 @@ def main(argv: list[str]) -> None:
 
     from jaxsr.convert import CheckpointMismatch, parse_overrides
 
+    from jaxsr.cli import quiet_logs
+
+    quiet_logs()
     f = flags.FLAGS
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")

@@ -11,16 +11,22 @@ T = TypeVar("T")
 
 
 class Progress:
-    def __init__(self, total: int, desc: str = "", width: int = 24, stream=None) -> None:
-        self.total, self.desc, self.width = total, desc, width
+    def __init__(
+        self, total: int, desc: str = "", width: int = 24, stream=None, interval: float = 0.0
+    ) -> None:
+        """`interval`: minimum seconds between redraws (the last update always draws)."""
+        self.total, self.desc, self.width, self.interval = total, desc, width, interval
         self.stream = stream or sys.stderr
         self.tty = getattr(self.stream, "isatty", lambda: False)()
-        self.n, self.t0, self.postfix = 0, time.perf_counter(), ""
+        self.n, self.t0, self.postfix, self._last = 0, time.perf_counter(), "", -1e9
 
     def update(self, n: int = 1, postfix: str = "") -> None:
         self.n += n
         self.postfix = postfix
-        self._draw(final=self.n >= self.total)
+        now, final = time.perf_counter(), self.n >= self.total
+        if final or now - self._last >= self.interval:
+            self._last = now
+            self._draw(final=final)
 
     def _draw(self, final: bool = False) -> None:
         el = time.perf_counter() - self.t0

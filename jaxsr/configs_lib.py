@@ -1,0 +1,84 @@
+"""Shared pieces of the config files in `configs/` (kept importable and tested)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults every training config starts from."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.workdir = ""
+    c.distributed = False  # call jax.distributed.initialize() (TPU pods, SLURM)
+    c.init_from = ""  # model dir (jaxsr.convert / best_model) or a .pth file
+    c.tensorboard = True
+    c.method = "dense"
+
+    c.model = ml_collections.ConfigDict({"name": "msrresnet", "scale": 4, "overrides": {}})
+
+    c.data = ml_collections.ConfigDict()
+    c.data.data_dir = ""  # TFDS data dir; default $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.data.train = ml_collections.ConfigDict()  # {builder, split, ...builder config fields}
+    c.data.hr_patch = 96
+    c.data.batch_size = 16
+    c.data.augment = True
+    c.data.num_threads = 2
+    c.data.prefetch = 8
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.lr = 1e-4
+    c.optim.b1 = 0.9
+    c.optim.b2 = 0.999
+    c.optim.eps = 1e-8
+    c.optim.schedule = "constant"  # constant | step | multistep | cosine_restarts
+    c.optim.step_size = 200_000
+    c.optim.gamma = 0.5
+    c.optim.milestones = ()
+    c.optim.periods = ()
+    c.optim.restart_weights = ()
+    c.optim.eta_min = 0.0
+    c.optim.clip_norm = 0.0  # > 0: clip_by_global_norm
+    c.optim.ema_decay = 0.0  # > 0: keep an EMA of params, used for eval and the final model
+
+    c.train = ml_collections.ConfigDict({"steps": 1000, "loss": "l1", "log_every": 100})
+    c.eval = ml_collections.ConfigDict({"root": "", "sets": (), "every": 1000, "select": ""})
+    c.ckpt = ml_collections.ConfigDict({"every": 1000, "keep": 3, "keep_steps": (), "async": True})
+    c.mesh = ml_collections.ConfigDict({"num_devices": 0})  # 0: all devices
+    return c
+
+
+def demo_data(c: ml_collections.ConfigDict) -> None:
+    """Train on the embedded sample images, evaluate on the held-out sample 'Demo' set."""
+    c.data.train = ml_collections.ConfigDict(
+        {
+            "builder": "sr_folder",
+            "split": "train",
+            "splits": {"train": [(str(SAMPLES / "train"), None)]},
+        }
+    )
+    c.eval.root = str(SAMPLES)
+    c.eval.sets = ("Demo",)
+    c.eval.select = "Demo/psnr_y"
+
+
+def shared_dir() -> Path:
+    """`$JAXSR_SHARED` or `../shared` next to the repository."""
+    import os
+
+    env = os.environ.get("JAXSR_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+def resolve_method(cfg: Any):
+    """The training method named by `cfg.method` (dense unless a pruning method is chosen)."""
+    from jaxsr.trainer import Method
+
+    if cfg.get("method", "dense") == "dense":
+        return Method()
+    raise ValueError(f"unknown method {cfg.method!r}")

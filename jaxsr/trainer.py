@@ -1,0 +1,348 @@
+"""The training loop: state, sharded step, evaluation, checkpoints, logs, resume.
+
+The step is one `jax.jit` over a `jax.sharding.Mesh` with a single axis `data`: the batch is
+split along it, params and optimizer state are replicated, the state buffers are donated.
+The same code runs on one CPU, several (simulated or real) devices and several hosts
+(`jax.distributed.initialize()` when `config.distributed` is set). Metrics stay on device and
+are fetched only every `log_every` steps.
+
+Pruning methods plug in without touching this file through `Method` (see `jaxsr.pruning`):
+`init_extra` adds method state (e.g. masks) to `TrainState.extra`, `constraints` are optax
+transforms appended last to the optimizer and receive `extra` as keyword arguments, and
+`forward_params` reparametrises params before the forward pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxsr import checkpoint as model_io
+from jaxsr import metrics as sr_metrics
+from jaxsr import models
+from jaxsr.checkpointing import Checkpointer
+from jaxsr.data import pipeline, tfds_builders
+from jaxsr.data.benchmark import BenchmarkSet, load_set
+from jaxsr.inference import Predictor
+from jaxsr.metric_writer import MetricWriter
+from jaxsr.optim import make_optimizer
+from jaxsr.progress import Progress
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+    ema_params: Any
+    extra: Any  # method state, e.g. {"masks": ...}
+
+
+@dataclasses.dataclass
+class Method:
+    """Hooks of a training method (dense training uses the defaults)."""
+
+    name: str = "dense"
+    init_extra: Callable[[Any], dict] = lambda params: {}
+    constraints: Sequence[optax.GradientTransformation] = ()
+    forward_params: Callable[[Any, dict], Any] = lambda params, extra: params
+
+
+LOSSES = {
+    "l1": lambda pred, target: jnp.mean(jnp.abs(pred - target)),
+    "mse": lambda pred, target: jnp.mean(jnp.square(pred - target)),
+}
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+    devices = jax.devices()
+    if num_devices:
+        if num_devices > len(devices):
+            raise ValueError(f"mesh.num_devices={num_devices} but only {len(devices)} devices")
+        devices = devices[:num_devices]
+    return Mesh(np.array(devices), ("data",))
+
+
+def make_train_step(
+    model: Any,
+    tx: optax.GradientTransformation,
+    loss: str,
+    ema_decay: float,
+    mesh: Mesh,
+    method: Method,
+    donate: bool = True,
+) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown train.loss {loss!r}; known: {sorted(LOSSES)}")
+    loss_fn_ = LOSSES[loss]
+
+    def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        x = batch["lr"].astype(jnp.float32) / 255.0
+        y = batch["hr"].astype(jnp.float32) / 255.0
+
+        def loss_fn(params):
+            p = method.forward_params(params, state.extra)
+            return loss_fn_(model.apply({"params": p}, x), y)
+
+        value, grads = jax.value_and_grad(loss_fn)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params, **state.extra)
+        params = optax.apply_updates(state.params, updates)
+        ema = state.ema_params
+        if ema_decay > 0:
+            ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
+        new = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
+        return new, {"loss": value, "grad_norm": optax.global_norm(grads)}
+
+    repl = NamedSharding(mesh, PartitionSpec())
+    data = NamedSharding(mesh, PartitionSpec("data"))
+    return jax.jit(
+        step,
+        in_shardings=(repl, data),
+        out_shardings=(repl, repl),
+        donate_argnums=(0,) if donate else (),
+    )
+
+
+def init_state(
+    model: Any,
+    tx: optax.GradientTransformation,
+    seed: int,
+    ema: bool,
+    method: Method,
+    params: Any | None = None,
+) -> TrainState:
+    key = jax.random.PRNGKey(seed)
+    init_key, key = jax.random.split(key)
+    if params is None:
+        params = models.init_params(model, init_key)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        rng=key,
+        ema_params=jax.tree.map(jnp.copy, params) if ema else {},
+        extra=method.init_extra(params),
+    )
+
+
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    data = NamedSharding(mesh, PartitionSpec("data"))
+    return {k: jax.make_array_from_process_local_data(data, v) for k, v in batch.items()}
+
+
+def load_train_pairs(cfg: Any, scale: int) -> tfds_builders.Pairs:
+    """Decode the configured TFDS training split into RAM."""
+    tcfg = cfg.data.train.to_dict() if hasattr(cfg.data.train, "to_dict") else dict(cfg.data.train)
+    kind = tcfg.pop("builder")
+    split = tcfg.pop("split", "train")
+    if kind == "sr_folder":
+        tcfg["splits"] = {k: [tuple(d) for d in v] for k, v in tcfg["splits"].items()}
+    tcfg.setdefault("scale", scale)
+    if tcfg["scale"] != scale:
+        raise ValueError(f"data.train.scale={tcfg['scale']} but model.scale={scale}")
+    builder = tfds_builders.prepare(kind, cfg.data.get("data_dir") or None, **tcfg)
+    return tfds_builders.load_pairs(builder, split)
+
+
+def load_eval_sets(cfg: Any, scale: int) -> list[BenchmarkSet]:
+    root = cfg.eval.get("root")
+    if not root or not cfg.eval.sets:
+        return []
+    return [load_set(root, name, scale) for name in cfg.eval.sets]
+
+
+def evaluate_params(pred: Predictor, params: Any, sets: list[BenchmarkSet]) -> dict[str, float]:
+    """Mean Y-PSNR/SSIM (and RGB PSNR) per set: keys like `Set5/psnr_y`."""
+    pred.params = params
+    out: dict[str, float] = {}
+    for bset in sets:
+        vals = [
+            sr_metrics.all_metrics(sr_metrics.to_uint8(pred(p.lr)), p.hr, bset.scale)
+            for p in bset.pairs
+        ]
+        for k in ("psnr_y", "ssim_y", "psnr_rgb"):
+            out[f"{bset.name}/{k}"] = float(np.mean([v[k] for v in vals]))
+    return out
+
+
+def _init_params_from(cfg: Any, model: Any) -> Any | None:
+    src = cfg.get("init_from")
+    if not src:
+        return None
+    src_path = Path(src)
+    if src_path.is_dir():
+        return model_io.load_params(src_path, model)
+    if src_path.suffix == ".pth":
+        from jaxsr.convert import import_torch
+
+        _, params, _ = import_torch(
+            src_path, cfg.model.name, cfg.model.scale, **dict(cfg.model.get("overrides", {}))
+        )
+        return params
+    raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
+
+
+def _isatty() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def train(cfg: Any, workdir: str | Path, method: Method | None = None, quiet: bool = False) -> dict:
+    """Train (or resume) according to `cfg` in `workdir`; returns a summary dict."""
+    t_start = time.perf_counter()
+    method = method or Method()
+    workdir = Path(workdir).absolute()
+    if cfg.get("distributed", False):
+        jax.distributed.initialize()
+    lead = jax.process_index() == 0
+    workdir.mkdir(parents=True, exist_ok=True)
+    if lead:
+        (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=2) + "\n")
+
+    scale = int(cfg.model.scale)
+    model = models.create(cfg.model.name, scale, **dict(cfg.model.get("overrides", {})))
+    mesh = make_mesh(cfg.mesh.get("num_devices") or None)
+    n_dev = mesh.devices.size
+    if cfg.data.batch_size % n_dev:
+        raise ValueError(f"data.batch_size={cfg.data.batch_size} not divisible by {n_dev} devices")
+
+    pairs = load_train_pairs(cfg, scale)
+    ds = pipeline.train_dataset(
+        pairs,
+        int(cfg.data.hr_patch),
+        scale,
+        int(cfg.data.batch_size),
+        int(cfg.seed),
+        jax.process_index(),
+        jax.process_count(),
+        bool(cfg.data.augment),
+    )
+    it = pipeline.train_iterator(ds, int(cfg.data.num_threads), int(cfg.data.prefetch))
+    eval_sets = load_eval_sets(cfg, scale)
+
+    tx = make_optimizer(cfg.optim, method.constraints)
+    ema_decay = float(cfg.optim.get("ema_decay", 0.0))
+    repl = NamedSharding(mesh, PartitionSpec())
+    state = init_state(
+        model, tx, int(cfg.seed), ema_decay > 0, method, _init_params_from(cfg, model)
+    )
+    state = jax.device_put(state, repl)
+    step_fn = make_train_step(model, tx, cfg.train.loss, ema_decay, mesh, method)
+
+    ckpt = Checkpointer(
+        workdir / "checkpoints",
+        int(cfg.ckpt.every),
+        int(cfg.ckpt.keep),
+        tuple(cfg.ckpt.get("keep_steps", ())),
+        bool(cfg.ckpt.get("async", True)),
+    )
+    writer = MetricWriter(workdir, bool(cfg.get("tensorboard", True)), enabled=lead)
+    best = {"step": -1, "value": -math.inf}
+    start = 0
+    latest = ckpt.latest_step()
+    if latest is not None:
+        state, data_state, meta = ckpt.restore(latest, state)
+        it.set_state(data_state)
+        best = meta.get("best", best)
+        start = latest
+        writer.truncate_after(latest)
+        if lead and not quiet:
+            print(f"resumed from {ckpt.directory}/{latest}")
+
+    total = int(cfg.train.steps)
+    log_every, eval_every = int(cfg.train.log_every), int(cfg.eval.every)
+    select = cfg.eval.get("select", "")
+    pred = Predictor(model, None, scale)
+    bar = None
+    if lead and not quiet:
+        bar = Progress(total - start, "train", interval=0.5 if _isatty() else 10.0)
+    pending: list[dict] = []
+    last_eval: dict[str, float] = {}
+    t_log, n_log = time.perf_counter(), 0
+    for step in range(start, total):
+        batch = shard_batch(next(it), mesh)
+        state, m = step_fn(state, batch)
+        pending.append(m)
+        n_log += 1
+        done = step + 1
+        if done % log_every == 0 or done == total:
+            vals = jax.device_get(pending)  # the only host sync of the loop
+            dt = time.perf_counter() - t_log
+            rec = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
+            rec["steps_per_s"] = n_log / dt
+            rec["patches_per_s"] = n_log * int(cfg.data.batch_size) / dt
+            writer.write(done, "train", rec)
+            pending, t_log, n_log = [], time.perf_counter(), 0
+            if bar:
+                psnr = next(
+                    (f" psnr {v:.2f}" for k, v in last_eval.items() if k.endswith("psnr_y")), ""
+                )
+                bar.update(0, f"loss {rec['loss']:.5f}{psnr}")
+        if eval_sets and (done % eval_every == 0 or done == total):
+            eval_params = state.ema_params if ema_decay > 0 else state.params
+            last_eval = evaluate_params(
+                pred, method.forward_params(eval_params, state.extra), eval_sets
+            )
+            writer.write(done, "eval", last_eval)
+            t_log = time.perf_counter()  # keep eval time out of the steps/s window
+            if select and select in last_eval and last_eval[select] > best["value"]:
+                best = {"step": done, "value": last_eval[select]}
+                if lead:
+                    model_io.save_model(
+                        workdir / "best_model",
+                        jax.device_get(eval_params),
+                        models.spec(cfg.model.name).name,
+                        scale,
+                        dict(cfg.model.get("overrides", {})),
+                        source=f"{workdir} step {done}",
+                        overwrite=True,
+                    )
+        meta = {"best": best, "method": method.name}
+        ckpt.save(done, state, it.get_state(), meta, force=done == total)
+        if bar:
+            bar.update(1, bar.postfix)
+    ckpt.close()
+    writer.flush()
+    writer.close()
+    final_params = state.ema_params if ema_decay > 0 else state.params
+    summary = {
+        "steps": total,
+        "resumed_from": start if latest is not None else None,
+        "wall_s": time.perf_counter() - t_start,
+        "best": best,
+        "final_eval": last_eval,
+        "devices": n_dev,
+        "processes": jax.process_count(),
+    }
+    if lead:
+        model_io.save_model(
+            workdir / "final_model",
+            jax.device_get(final_params),
+            models.spec(cfg.model.name).name,
+            scale,
+            dict(cfg.model.get("overrides", {})),
+            source=str(workdir),
+            overwrite=True,
+        )
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if not quiet:
+            ev = " ".join(f"{k}={v:.3f}" for k, v in last_eval.items())
+            print(
+                f"done: {total} steps in {summary['wall_s']:.1f}s on {n_dev} device(s); {ev}; "
+                f"best {select} {best['value']:.3f} @ {best['step']}; workdir {workdir}"
+            )
+    return summary
