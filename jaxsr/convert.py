@@ -208,7 +208,6 @@ def main(argv: list[str]) -> None:
     from absl import flags
 
     from jaxsr import checkpoint
-
     from jaxsr.cli import quiet_logs
 
     quiet_logs()

@@ -134,9 +134,8 @@ def evaluate(
 def main(argv: list[str]) -> None:
     from absl import flags
 
-    from jaxsr.convert import CheckpointMismatch, parse_overrides
-
     from jaxsr.cli import quiet_logs
+    from jaxsr.convert import CheckpointMismatch, parse_overrides
 
     quiet_logs()
     f = flags.FLAGS

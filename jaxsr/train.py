@@ -17,9 +17,8 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from jaxsr import trainer
-    from jaxsr.configs_lib import resolve_method
-
     from jaxsr.cli import quiet_logs
+    from jaxsr.configs_lib import resolve_method
 
     quiet_logs()
     cfg = _CONFIG.value
