@@ -104,7 +104,7 @@ def make_train_step(
         if ema_decay > 0:
             ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
         new = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
-        return new, {"loss": value, "grad_norm": optax.global_norm(grads)}
+        return new, {"loss": value, "grad_norm": optax.tree.norm(grads)}
 
     repl = NamedSharding(mesh, PartitionSpec())
     data = NamedSharding(mesh, PartitionSpec("data"))

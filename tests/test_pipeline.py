@@ -1,0 +1,135 @@
+"""grain pipeline and TFDS builders (TensorFlow-free)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxsr.configs_lib import SAMPLES
+from jaxsr.data import pipeline, tfds_builders
+from jaxsr.data.imresize import downscale
+from jaxsr.data.tfds_builders import Pairs
+
+
+def _blocky_pairs(n=3, scale=3, seed=0) -> Pairs:
+    """HR = nearest-neighbour x`scale` of LR, so an aligned HR patch is exactly LR repeated."""
+    rng = np.random.default_rng(seed)
+    lrs = [rng.integers(0, 256, (20 + i, 24 + 2 * i, 3), dtype=np.uint8) for i in range(n)]
+    hrs = [np.repeat(np.repeat(lr, scale, 0), scale, 1) for lr in lrs]
+    return Pairs([f"im{i}" for i in range(n)], hrs, lrs)
+
+
+def test_crops_aligned_under_all_augmentations():
+    ds = pipeline.train_dataset(_blocky_pairs(), hr_patch=12 * 3, scale=3, global_batch=4, seed=1)
+    it = pipeline.train_iterator(ds)
+    for _ in range(20):
+        b = next(it)
+        assert b["lr"].shape == (4, 12, 12, 3) and b["hr"].shape == (4, 36, 36, 3)
+        assert b["lr"].dtype == np.uint8
+        np.testing.assert_array_equal(b["hr"], np.repeat(np.repeat(b["lr"], 3, 1), 3, 2))
+
+
+def test_deterministic_and_resumable():
+    pairs = _blocky_pairs()
+    ds = pipeline.train_dataset(pairs, 24, 3, 4, seed=7)
+    a = pipeline.train_iterator(ds)
+    first = [next(a) for _ in range(5)]
+    state = a.get_state()
+    rest = [next(a) for _ in range(5)]
+    b = pipeline.train_iterator(pipeline.train_dataset(pairs, 24, 3, 4, seed=7))
+    for x, y in zip(first, [next(b) for _ in range(5)], strict=True):
+        np.testing.assert_array_equal(x["hr"], y["hr"])
+    c = pipeline.train_iterator(pipeline.train_dataset(pairs, 24, 3, 4, seed=7))
+    c.set_state(state)
+    for x, y in zip(rest, [next(c) for _ in range(5)], strict=True):
+        np.testing.assert_array_equal(x["hr"], y["hr"])
+    d = pipeline.train_iterator(pipeline.train_dataset(pairs, 24, 3, 4, seed=8))
+    assert not np.array_equal(next(d)["hr"], first[0]["hr"])
+
+
+def test_per_host_shards_partition_the_stream():
+    # image i is constant i, so a patch tells which image it came from
+    pairs = Pairs(
+        [f"im{i}" for i in range(5)],
+        [np.full((8, 8, 3), i, np.uint8) for i in range(5)],
+        [np.full((4, 4, 3), i, np.uint8) for i in range(5)],
+    )
+    full = pipeline.grain.MapDataset.source(np.arange(5)).shuffle(seed=3).repeat()
+    order = [int(full[i]) for i in range(20)]
+    assert sorted(order[:5]) == list(range(5))  # an epoch visits every image once
+    seen = []
+    for host in range(2):
+        ds = pipeline.train_dataset(pairs, 8, 2, 4, seed=3, process_index=host, process_count=2)
+        it = pipeline.train_iterator(ds)
+        imgs = [int(p[0, 0, 0]) for _ in range(5) for p in next(it)["lr"]]
+        assert imgs == order[host::2]  # host h takes global positions h, h+2, ...
+        seen.append(imgs)
+    assert sorted(seen[0][:5] + seen[1][:5]) == sorted(order[:10])
+
+
+def test_patch_larger_than_image_is_named():
+    with pytest.raises(ValueError, match=r"image 'im0': LR 24x20 is smaller than the LR patch 30"):
+        pipeline.train_dataset(_blocky_pairs(), 90, 3, 4, seed=0)
+
+
+def test_sr_folder_builder_generates_lr_and_loads(tmp_path):
+    b = tfds_builders.prepare(
+        "sr_folder",
+        str(tmp_path / "tfds"),
+        splits={"train": [(str(SAMPLES / "train"), None)]},
+        scale=4,
+    )
+    pairs = tfds_builders.load_pairs(b, "train")
+    assert pairs.names == ["astronaut", "coffee", "rocket"]
+    for hr, lr in zip(pairs.hr, pairs.lr, strict=True):
+        assert hr.shape[0] % 4 == 0 and hr.shape[1] % 4 == 0
+        np.testing.assert_array_equal(lr, downscale(hr, 4))
+    assert (tmp_path / "tfds" / "sr_folder").is_dir()
+    assert list((tmp_path / "tfds").rglob("*.array_record*"))
+
+
+def test_sr_folder_builder_rejects_bad_images(tmp_path):
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(hr / "ok.png")
+    (hr / "broken.png").write_bytes(b"nope")
+    with pytest.raises(ValueError, match=r"broken.png: unreadable image"):
+        tfds_builders.prepare(
+            "sr_folder", str(tmp_path / "tfds"), splits={"train": [(str(hr), None)]}, scale=2
+        )
+    assert not list((tmp_path / "tfds").rglob("*.array_record*"))
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    (hr / "broken.png").unlink()
+    Image.fromarray(np.zeros((7, 8, 3), np.uint8)).save(lr / "okx2.png")
+    with pytest.raises(ValueError, match=r"okx2.png: LR size 8x7 x2 does not match"):
+        tfds_builders.prepare(
+            "sr_folder", str(tmp_path / "tfds2"), splits={"train": [(str(hr), str(lr))]}, scale=2
+        )
+
+
+def test_div2k_builder_on_a_fake_layout(tmp_path):
+    root = tmp_path / "DIV2K"
+    rng = np.random.default_rng(0)
+    for sub, ids in (("train", range(1, 801)), ("valid", range(801, 901))):
+        (root / f"DIV2K_{sub}_HR").mkdir(parents=True)
+        (root / f"DIV2K_{sub}_LR_bicubic" / "X2").mkdir(parents=True)
+        for i in ids:
+            img = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
+            Image.fromarray(img).save(root / f"DIV2K_{sub}_HR" / f"{i:04d}.png")
+            Image.fromarray(downscale(img, 2)).save(
+                root / f"DIV2K_{sub}_LR_bicubic" / "X2" / f"{i:04d}x2.png"
+            )
+    b = tfds_builders.prepare("div2k", str(tmp_path / "tfds"), root=str(root), scale=2)
+    assert b.info.splits["train"].num_examples == 800
+    val = tfds_builders.load_pairs(b, "validation")
+    assert val.names[0] == "0801" and len(val) == 100 and val.lr[0].shape == (4, 5, 3)
+
+
+def test_benchmark_builder(tmp_path):
+    b = tfds_builders.prepare(
+        "sr_benchmark", str(tmp_path / "tfds"), root=str(SAMPLES), sets=["Demo"], scale=4
+    )
+    pairs = tfds_builders.load_pairs(b, "demo")
+    assert pairs.names == ["chelsea"] and pairs.lr[0].shape == (75, 112, 3)

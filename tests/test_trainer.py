@@ -1,0 +1,268 @@
+"""Trainer: schedules, sharded == single-device, exact resume after SIGKILL, configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxsr import checkpoint, optim, trainer
+from jaxsr.checkpointing import Checkpointer
+from jaxsr.metric_writer import read_metrics
+
+from .conftest import REPO
+
+TINY = REPO / "tests" / "configs" / "tiny.py"
+
+
+def _tiny(**over):
+    from tests.configs.tiny import get_config
+
+    c = get_config()
+    for k, v in over.items():
+        node = c
+        *path, leaf = k.split(".")
+        for p in path:
+            node = node[p]
+        node[leaf] = v
+    return c
+
+
+def _params(workdir: Path):
+    _, params, _ = checkpoint.load_model(workdir / "final_model")
+    return jax.tree.map(np.asarray, params)
+
+
+def test_schedules_hand_computed():
+    c = ml_collections.ConfigDict(
+        {"lr": 1.0, "schedule": "multistep", "milestones": (10, 20), "gamma": 0.5}
+    )
+    s = optim.make_schedule(c)
+    assert [float(s(t)) for t in (0, 9, 10, 19, 20, 100)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    c = ml_collections.ConfigDict({"lr": 2.0, "schedule": "step", "step_size": 5, "gamma": 0.1})
+    s = optim.make_schedule(c)
+    assert float(s(4)) == 2.0 and float(s(5)) == pytest.approx(0.2)
+    c = ml_collections.ConfigDict(
+        {
+            "lr": 1.0,
+            "schedule": "cosine_restarts",
+            "periods": (10, 20),
+            "restart_weights": (1.0, 0.5),
+            "eta_min": 0.1,
+        }
+    )
+    s = optim.make_schedule(c)
+    assert float(s(0)) == pytest.approx(1.0)
+    assert float(s(5)) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.5)))
+    assert float(s(10)) == pytest.approx(0.5)  # restart at weight 0.5
+    assert float(s(20)) == pytest.approx(0.1 + 0.4 * 0.5 * (1 + np.cos(np.pi * 0.5)))
+    with pytest.raises(ValueError, match="unknown optim.schedule 'nope'"):
+        optim.make_schedule(ml_collections.ConfigDict({"lr": 1.0, "schedule": "nope"}))
+
+
+def test_train_writes_logs_checkpoints_and_resumes_in_process(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    full = trainer.train(
+        _tiny(**{"data.data_dir": data_dir, "train.steps": 30}), tmp_path / "a", quiet=True
+    )
+    assert full["steps"] == 30 and full["resumed_from"] is None
+    recs = read_metrics(tmp_path / "a")
+    assert [r["step"] for r in recs if r["kind"] == "train"] == list(range(1, 31))
+    assert sorted(
+        int(p.name) for p in (tmp_path / "a" / "checkpoints").iterdir() if p.name.isdigit()
+    ) == [20, 30]  # keep=2
+    # stop at 20, then continue to 30 in a new call: identical params
+    trainer.train(
+        _tiny(**{"data.data_dir": data_dir, "train.steps": 20}), tmp_path / "b", quiet=True
+    )
+    res = trainer.train(
+        _tiny(**{"data.data_dir": data_dir, "train.steps": 30}), tmp_path / "b", quiet=True
+    )
+    assert res["resumed_from"] == 20
+    jax.tree.map(np.testing.assert_array_equal, _params(tmp_path / "a"), _params(tmp_path / "b"))
+
+    def losses(w):
+        return [(r["step"], r["loss"]) for r in read_metrics(w) if r["kind"] == "train"]
+
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")  # same per-step losses, no duplicates
+
+
+def test_eval_and_best_model(tmp_path):
+    res = trainer.train(
+        _tiny(
+            **{
+                "data.data_dir": str(tmp_path / "tfds"),
+                "train.steps": 20,
+                "eval.every": 10,
+                "eval.select": "Demo/psnr_y",
+            }
+        ),
+        tmp_path / "w",
+        quiet=True,
+    )
+    evals = [r for r in read_metrics(tmp_path / "w") if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [10, 20]
+    assert 15 < evals[-1]["Demo/psnr_y"] < 40
+    assert res["best"]["step"] in (10, 20)
+    assert (tmp_path / "w" / "best_model" / "jaxsr_model.json").is_file()
+
+
+def test_named_steps_survive_rotation(tmp_path):
+    ck = Checkpointer(tmp_path / "c", every=5, keep=1, keep_steps=(3,), async_save=False)
+    state = {"w": np.arange(3.0)}
+    for step in range(1, 16):
+        ck.save(step, state, {"i": step}, {})
+    ck.wait()
+    assert ck.all_steps() == [3, 15]
+    ck.close()
+
+
+def test_partial_checkpoint_is_ignored(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    trainer.train(
+        _tiny(**{"data.data_dir": data_dir, "train.steps": 10}), tmp_path / "w", quiet=True
+    )
+    junk = tmp_path / "w" / "checkpoints" / "20.orbax-checkpoint-tmp-1700000000"
+    junk.mkdir()
+    (junk / "garbage").write_text("half-written")
+    res = trainer.train(
+        _tiny(**{"data.data_dir": data_dir, "train.steps": 12}), tmp_path / "w", quiet=True
+    )
+    assert res["resumed_from"] == 10
+
+
+def _launch(workdir: Path, data_dir: Path, steps: int, extra_env=None):
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxsr.train",
+        f"--config={TINY}",
+        f"--workdir={workdir}",
+        f"--config.data.data_dir={data_dir}",
+        f"--config.train.steps={steps}",
+    ]
+    env = {**os.environ, **(extra_env or {})}
+    return subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+
+
+def test_sigkill_and_resume_is_bit_identical(tmp_path):
+    steps, data_dir = 200, tmp_path / "tfds"
+    ref = _launch(tmp_path / "ref", data_dir, steps)
+    out, _ = ref.communicate(timeout=600)
+    assert ref.returncode == 0, out[-3000:]
+    # run again, kill -9 mid-training (after the first checkpoint exists)
+    proc = _launch(tmp_path / "run", data_dir, steps)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 300
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists():
+            lines = metrics.read_text().splitlines()
+            if lines and json.loads(lines[-1])["step"] >= 75:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = json.loads(lines[-1])["step"]
+                break
+        time.sleep(0.01)
+    proc.wait()
+    assert killed_at is not None and proc.returncode == -signal.SIGKILL, "run finished before kill"
+    assert not (tmp_path / "run" / "final_model").exists()
+    res = _launch(tmp_path / "run", data_dir, steps)
+    out, _ = res.communicate(timeout=600)
+    assert res.returncode == 0, out[-3000:]
+    assert "resumed from" in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["resumed_from"] is not None and summary["resumed_from"] <= killed_at
+    jax.tree.map(
+        np.testing.assert_array_equal, _params(tmp_path / "ref"), _params(tmp_path / "run")
+    )
+    steps_logged = [r["step"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert steps_logged == list(range(1, steps + 1))
+
+
+_SHARDED = """
+import json, sys, jax, numpy as np
+sys.path.insert(0, {repo!r})
+from tests.configs.tiny import get_config
+from jaxsr import trainer, checkpoint
+assert jax.device_count() == 8, jax.devices()
+out = {{}}
+for n in (1, 8):
+    c = get_config()
+    c.data.data_dir = {data!r}
+    c.train.steps = 15
+    c.mesh.num_devices = n
+    trainer.train(c, {work!r} + f"/n{{n}}", quiet=True)
+    _, p, _ = checkpoint.load_model({work!r} + f"/n{{n}}/final_model")
+    out[n] = jax.tree.map(np.asarray, p)
+diff = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(out[1]), jax.tree.leaves(out[8])))
+scale = max(float(np.max(np.abs(a))) for a in jax.tree.leaves(out[1]))
+print(json.dumps({{"max_abs_diff": diff, "max_abs_param": scale}}))
+"""
+
+
+def test_eight_simulated_devices_match_one(tmp_path):
+    code = _SHARDED.format(repo=str(REPO), data=str(tmp_path / "tfds"), work=str(tmp_path))
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    # same math, different all-reduce order: float32 rounding only
+    assert res["max_abs_diff"] < 1e-5 * max(1.0, res["max_abs_param"])
+
+
+def test_dense_config_is_the_paper_recipe():
+    from configs.dense import get_config
+
+    c = get_config()
+    assert (c.model.name, c.model.scale, c.data.hr_patch, c.data.batch_size) == (
+        "msrresnet",
+        4,
+        96,
+        16,
+    )
+    assert (c.optim.lr, c.optim.b1, c.optim.b2, c.optim.eps) == (1e-4, 0.9, 0.999, 1e-9)
+    assert c.train.loss == "mse" and c.optim.schedule == "constant"
+    demo = get_config("demo")
+    assert "samples" in demo.data.train.splits["train"][0][0]
+    with pytest.raises(ValueError, match="unknown variant"):
+        get_config("nope")
+
+
+def test_cli_override_and_bad_input(tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.train",
+            f"--config={TINY}",
+            f"--workdir={tmp_path / 'w'}",
+            f"--config.data.data_dir={tmp_path / 'tfds'}",
+            "--config.train.loss=huber",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert r.returncode != 0
+    assert (
+        r.stderr.strip().splitlines()[-1]
+        == "error: unknown train.loss 'huber'; known: ['l1', 'mse']"
+    )
