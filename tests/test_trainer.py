@@ -205,7 +205,8 @@ for n in (1, 8):
     trainer.train(c, {work!r} + f"/n{{n}}", quiet=True)
     _, p, _ = checkpoint.load_model({work!r} + f"/n{{n}}/final_model")
     out[n] = jax.tree.map(np.asarray, p)
-diff = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(out[1]), jax.tree.leaves(out[8])))
+pairs = zip(jax.tree.leaves(out[1]), jax.tree.leaves(out[8]))
+diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
 scale = max(float(np.max(np.abs(a))) for a in jax.tree.leaves(out[1]))
 print(json.dumps({{"max_abs_diff": diff, "max_abs_param": scale}}))
 """
