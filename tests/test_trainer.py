@@ -267,3 +267,26 @@ def test_cli_override_and_bad_input(tmp_path):
         r.stderr.strip().splitlines()[-1]
         == "error: unknown train.loss 'huber'; known: ['l1', 'mse']"
     )
+
+
+def test_init_from_model_dir(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    trainer.train(
+        _tiny(**{"data.data_dir": data_dir, "train.steps": 5}), tmp_path / "a", quiet=True
+    )
+    c = _tiny(
+        **{
+            "data.data_dir": data_dir,
+            "train.steps": 2,
+            "optim.lr": 0.0,
+            "init_from": str(tmp_path / "a" / "final_model"),
+        }
+    )
+    trainer.train(c, tmp_path / "b", quiet=True)
+    jax.tree.map(np.testing.assert_array_equal, _params(tmp_path / "a"), _params(tmp_path / "b"))
+    with pytest.raises(FileNotFoundError, match="init_from=.*nowhere"):
+        trainer.train(
+            _tiny(**{"data.data_dir": data_dir, "init_from": str(tmp_path / "nowhere")}),
+            tmp_path / "c",
+            quiet=True,
+        )
