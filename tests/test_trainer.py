@@ -240,6 +240,8 @@ def test_dense_config_is_the_paper_recipe():
     )
     assert (c.optim.lr, c.optim.b1, c.optim.b2, c.optim.eps) == (1e-4, 0.9, 0.999, 1e-9)
     assert c.train.loss == "mse" and c.optim.schedule == "constant"
+    assert c.data.train.builder == "div2k" and c.eval.sets == ("Set5", "Set14", "B100")
+    assert get_config("shared").data.train.builder == "sr_folder"
     demo = get_config("demo")
     assert "samples" in demo.data.train.splits["train"][0][0]
     with pytest.raises(ValueError, match="unknown variant"):

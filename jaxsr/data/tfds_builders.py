@@ -237,6 +237,7 @@ def prepare(kind: str, data_dir: str | None = None, **config: Any) -> tfds.core.
     if kind not in BUILDERS:
         raise ValueError(f"unknown dataset builder {kind!r}; known: {sorted(BUILDERS)}")
     cls, cfg_cls = BUILDERS[kind]
+    tfds.disable_progress_bar()
     builder = cls(data_dir=data_dir or default_data_dir(), config=cfg_cls(**config))
     try:
         builder.download_and_prepare(file_format="array_record")
