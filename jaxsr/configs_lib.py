@@ -67,6 +67,32 @@ def demo_data(c: ml_collections.ConfigDict) -> None:
     c.eval.select = "Demo/psnr_y"
 
 
+def pruning_config(method: str) -> ml_collections.ConfigDict:
+    """Defaults of UPru/DUPru (the paper leaves p, T and EPS open; see configs/dupru.py)."""
+    return ml_collections.ConfigDict(
+        {
+            "rules": (),  # regex rules over param paths; () = the model's default
+            "percent": 2.05,  # p: prune p% of the surviving weights per round
+            "rounds": 5,  # T: round 1 dense, 4 pruning rounds -> 1 - 0.9795^4 = 7.96 %
+            "scope": "layer",  # per-layer percentile (paper) or "global"
+            "rewind_step": 0,  # 0: rewind to W0; k > 0: late rewinding to round 1's step k
+            "freeze_eps": 1e-4 if method == "dupru" else 0.0,  # DUPru's EPS
+            "zero_grads": False,  # DUPru: also zero frozen weights' gradients before Adam
+        }
+    )
+
+
+def load_sibling(this_file: str, name: str):
+    """Import another config file of the same folder by path (works from any cwd)."""
+    import importlib.util
+
+    path = Path(this_file).resolve().with_name(name)
+    spec = importlib.util.spec_from_file_location(f"jaxsr_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def shared_dir() -> Path:
     """`$JAXSR_SHARED` or `../shared` next to the repository."""
     import os

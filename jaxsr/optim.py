@@ -52,9 +52,13 @@ def make_schedule(cfg: Any) -> optax.Schedule:
 
 
 def make_optimizer(
-    cfg: Any, constraints: Sequence[optax.GradientTransformation] = ()
+    cfg: Any,
+    constraints: Sequence[optax.GradientTransformation] = (),
+    pre: Sequence[optax.GradientTransformation] = (),
 ) -> optax.GradientTransformation:
-    parts: list[optax.GradientTransformation] = []
+    """`pre` transforms see the raw gradients (first in the chain), `constraints` the final
+    update (last)."""
+    parts: list[optax.GradientTransformation] = list(pre)
     if float(cfg.get("clip_norm", 0.0)) > 0:
         parts.append(optax.clip_by_global_norm(float(cfg.clip_norm)))
     parts += [

@@ -26,7 +26,12 @@ def main(argv: list[str]) -> None:
     if not workdir:
         raise app.UsageError("--workdir is required (or set config.workdir)")
     try:
-        trainer.train(cfg, workdir, resolve_method(cfg))
+        if cfg.get("method", "dense") in ("upru", "dupru"):
+            from jaxsr.pruning import iterative
+
+            iterative.run(cfg, workdir)
+        else:
+            trainer.train(cfg, workdir, resolve_method(cfg))
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
 

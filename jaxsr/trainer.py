@@ -58,6 +58,7 @@ class Method:
     name: str = "dense"
     init_extra: Callable[[Any], dict] = lambda params: {}
     constraints: Sequence[optax.GradientTransformation] = ()
+    pre_transforms: Sequence[optax.GradientTransformation] = ()
     forward_params: Callable[[Any, dict], Any] = lambda params, extra: params
 
 
@@ -201,8 +202,19 @@ def _isatty() -> bool:
     return sys.stderr.isatty()
 
 
-def train(cfg: Any, workdir: str | Path, method: Method | None = None, quiet: bool = False) -> dict:
-    """Train (or resume) according to `cfg` in `workdir`; returns a summary dict."""
+def train(
+    cfg: Any,
+    workdir: str | Path,
+    method: Method | None = None,
+    quiet: bool = False,
+    initial: dict | None = None,
+) -> dict:
+    """Train (or resume) according to `cfg` in `workdir`; returns a summary dict.
+
+    `initial` (used only when `workdir` has no checkpoint yet) starts from given
+    `params`, at step `step` (the lr schedule continues from there) and data position
+    `data_state` — how a pruning round starts from a rewind point. The optimizer state
+    starts fresh."""
     t_start = time.perf_counter()
     method = method or Method()
     workdir = Path(workdir).absolute()
@@ -234,13 +246,17 @@ def train(cfg: Any, workdir: str | Path, method: Method | None = None, quiet: bo
     it = pipeline.train_iterator(ds, int(cfg.data.num_threads), int(cfg.data.prefetch))
     eval_sets = load_eval_sets(cfg, scale)
 
-    tx = make_optimizer(cfg.optim, method.constraints)
+    tx = make_optimizer(cfg.optim, method.constraints, method.pre_transforms)
     ema_decay = float(cfg.optim.get("ema_decay", 0.0))
     repl = NamedSharding(mesh, PartitionSpec())
-    state = init_state(
-        model, tx, int(cfg.seed), ema_decay > 0, method, _init_params_from(cfg, model)
-    )
-    state = jax.device_put(state, repl)
+    init_params = (initial or {}).get("params")
+    if init_params is None:
+        init_params = _init_params_from(cfg, model)
+    state = init_state(model, tx, int(cfg.seed), ema_decay > 0, method, init_params)
+    if initial and initial.get("step"):
+        state = state.replace(step=jnp.asarray(int(initial["step"]), jnp.int32))
+    # the step donates the state: give it buffers of its own, never the caller's arrays
+    state = jax.device_put(jax.tree.map(lambda x: jnp.array(x, copy=True), state), repl)
     step_fn = make_train_step(model, tx, cfg.train.loss, ema_decay, mesh, method)
 
     ckpt = Checkpointer(
@@ -252,7 +268,9 @@ def train(cfg: Any, workdir: str | Path, method: Method | None = None, quiet: bo
     )
     writer = MetricWriter(workdir, bool(cfg.get("tensorboard", True)), enabled=lead)
     best = {"step": -1, "value": -math.inf}
-    start = 0
+    start = int(initial.get("step", 0)) if initial else 0
+    if initial and initial.get("data_state") is not None:
+        it.set_state(initial["data_state"])
     latest = ckpt.latest_step()
     if latest is not None:
         state, data_state, meta = ckpt.restore(latest, state)
@@ -321,7 +339,7 @@ def train(cfg: Any, workdir: str | Path, method: Method | None = None, quiet: bo
     final_params = state.ema_params if ema_decay > 0 else state.params
     summary = {
         "steps": total,
-        "resumed_from": start if latest is not None else None,
+        "resumed_from": latest,
         "wall_s": time.perf_counter() - t_start,
         "best": best,
         "final_eval": last_eval,

@@ -24,10 +24,14 @@ from .conftest import REPO
 TINY = REPO / "tests" / "configs" / "tiny.py"
 
 
-def _tiny(**over):
-    from tests.configs.tiny import get_config
+def _load_config(path, arg=None):
+    from jaxsr.configs_lib import load_sibling
 
-    c = get_config()
+    return load_sibling(str(path), path.name).get_config(arg)
+
+
+def _tiny(**over):
+    c = _load_config(TINY)
     for k, v in over.items():
         node = c
         *path, leaf = k.split(".")
@@ -192,9 +196,10 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
 
 _SHARDED = """
 import json, sys, jax, numpy as np
-sys.path.insert(0, {repo!r})
-from tests.configs.tiny import get_config
+from pathlib import Path
+from jaxsr.configs_lib import load_sibling
 from jaxsr import trainer, checkpoint
+get_config = load_sibling({tiny!r}, "tiny.py").get_config
 assert jax.device_count() == 8, jax.devices()
 out = {{}}
 for n in (1, 8):
@@ -213,7 +218,7 @@ print(json.dumps({{"max_abs_diff": diff, "max_abs_param": scale}}))
 
 
 def test_eight_simulated_devices_match_one(tmp_path):
-    code = _SHARDED.format(repo=str(REPO), data=str(tmp_path / "tfds"), work=str(tmp_path))
+    code = _SHARDED.format(tiny=str(TINY), data=str(tmp_path / "tfds"), work=str(tmp_path))
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -229,7 +234,8 @@ def test_eight_simulated_devices_match_one(tmp_path):
 
 
 def test_dense_config_is_the_paper_recipe():
-    from configs.dense import get_config
+    def get_config(arg=None):
+        return _load_config(REPO / "configs" / "dense.py", arg)
 
     c = get_config()
     assert (c.model.name, c.model.scale, c.data.hr_patch, c.data.batch_size) == (

@@ -1,0 +1,80 @@
+"""Which params are prunable: regex rules over '/'-joined param paths (big_vision style).
+
+Rules are tried in order; the first whose pattern fully matches a path decides
+(`("body_\\d+/conv[12]/kernel", True)`); paths no rule matches are not prunable. A bare string
+rule means `(pattern, True)`. Example, the DUPru paper's choice for MSRResNet (residual-block
+convs only): `[r"body_\\d+/conv[12]/kernel"]`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from flax import traverse_util
+
+Rule = str | tuple[str, bool]
+
+DEFAULT_RULES: dict[str, list[Rule]] = {
+    "msrresnet": [r"body_\d+/conv[12]/kernel"],  # the paper: residual-block convs only
+    # other models: every conv kernel except the first and last (SLS convention)
+    "edsr_baseline": [(r"head_0/kernel", False), (r"tail_1/kernel", False), r".*/kernel"],
+    "rfdn": [(r"fea_conv/kernel", False), (r"upsampler_0/kernel", False), r".*/kernel"],
+    "imdn": [(r"fea_conv/kernel", False), (r"upsampler_0/kernel", False), r".*/kernel"],
+    "carn": [(r"entry/kernel", False), (r"exit/kernel", False), r".*/kernel"],
+    "carn_m": [(r"entry/kernel", False), (r"exit/kernel", False), r".*/kernel"],
+}
+
+
+def _normalise(rules: Sequence[Any]) -> list[tuple[re.Pattern, bool]]:
+    out = []
+    for r in rules:
+        pattern, keep = (r, True) if isinstance(r, str) else (r[0], bool(r[1]))
+        try:
+            out.append((re.compile(pattern), keep))
+        except re.error as e:
+            raise ValueError(f"prunable rule {pattern!r}: invalid regex ({e})") from None
+    return out
+
+
+def path_str(path: tuple[str, ...]) -> str:
+    return "/".join(path)
+
+
+def prunable_paths(params: Any, rules: Sequence[Rule]) -> list[str]:
+    """Paths (sorted as in the params) that the rules select."""
+    compiled = _normalise(rules)
+    selected = []
+    for path in traverse_util.flatten_dict(params):
+        p = path_str(path)
+        for pattern, keep in compiled:
+            if pattern.fullmatch(p):
+                if keep:
+                    selected.append(p)
+                break
+    if not selected:
+        raise ValueError(f"prunable rules {list(rules)} select no parameter")
+    return selected
+
+
+def describe(params: Any, rules: Sequence[Rule]) -> str:
+    """A table of the selected params (for the README and notebooks)."""
+    flat = {path_str(k): v for k, v in traverse_util.flatten_dict(params).items()}
+    sel = prunable_paths(params, rules)
+    total = sum(int(np.prod(flat[p].shape)) for p in sel)
+    allp = sum(int(np.prod(v.shape)) for v in flat.values())
+    rows = [
+        f"{len(sel)} prunable tensors, {total:,} of {allp:,} params ({100 * total / allp:.1f}%)"
+    ]
+    rows += [f"  {p:<40} {tuple(flat[p].shape)}" for p in sel]
+    return "\n".join(rows)
+
+
+def rules_for(model: str, rules: Sequence[Rule] | None = None) -> list[Rule]:
+    if rules:
+        return list(rules)
+    if model not in DEFAULT_RULES:
+        raise ValueError(f"no default prunable rules for model {model!r}; set pruning.rules")
+    return DEFAULT_RULES[model]

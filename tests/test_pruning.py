@@ -1,0 +1,331 @@
+"""UPru/DUPru: selection rules, masks, the optax transforms, thresholds, rounds with rewinding."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import traverse_util
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from jaxsr import checkpoint, models
+from jaxsr.configs_lib import load_sibling
+from jaxsr.pruning import iterative
+from jaxsr.pruning import masks as masks_lib
+from jaxsr.pruning.freeze import freeze_below, zero_grads_below
+from jaxsr.pruning.mask_apply import mask_apply
+from jaxsr.pruning.selection import describe, prunable_paths, rules_for
+from jaxsr.pruning.thresholds import layer_threshold, prune_masks
+
+from .conftest import REPO
+
+TINY_PRUNE = REPO / "tests" / "configs" / "tiny_prune.py"
+
+
+def _cfg(method="dupru", **over):
+    c = load_sibling(str(TINY_PRUNE), "tiny_prune.py").get_config(method)
+    for k, v in over.items():
+        node = c
+        *path, leaf = k.split(".")
+        for p in path:
+            node = node[p]
+        node[leaf] = v
+    return c
+
+
+def _msr_params():
+    return models.init_params(models.create("msrresnet", 2, num_feat=8, num_block=3), 0)
+
+
+def test_default_msrresnet_rules_select_residual_block_convs_only():
+    params = _msr_params()
+    sel = prunable_paths(params, rules_for("msrresnet"))
+    assert sel == [f"body_{i}/conv{j}/kernel" for i in range(3) for j in (1, 2)]
+    assert "6 prunable tensors" in describe(params, rules_for("msrresnet"))
+
+
+def test_rules_first_match_wins_and_errors():
+    params = _msr_params()
+    sel = prunable_paths(params, [(r"body_0/.*", False), r"body_\d+/conv1/kernel"])
+    assert sel == ["body_1/conv1/kernel", "body_2/conv1/kernel"]
+    with pytest.raises(ValueError, match="select no parameter"):
+        prunable_paths(params, [r"nothing/here"])
+    with pytest.raises(ValueError, match=r"invalid regex"):
+        prunable_paths(params, [r"body_(\d"])
+    for name in ("rfdn", "imdn", "carn_m", "edsr_baseline", "carn"):
+        p = models.abstract_params(models.create(name, 2))
+        sel = prunable_paths(p, rules_for(name))
+        assert sel and all(s.endswith("kernel") for s in sel)  # never biases
+
+
+def test_masks_mirror_prunable_leaves_only():
+    params = _msr_params()
+    m = masks_lib.init_masks(params, rules_for("msrresnet"))
+    flat = traverse_util.flatten_dict(m)
+    assert set(flat) == {("body_" + str(i), f"conv{j}", "kernel") for i in range(3) for j in (1, 2)}
+    assert all(v.dtype == bool and v.all() for v in flat.values())
+
+
+def _adam_chain(*constraints, pre=()):
+    return optax.chain(*pre, optax.adam(1e-2), *constraints)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), frac=st.floats(0.1, 0.9))
+def test_masked_weights_stay_exactly_zero(seed, frac):
+    rng = np.random.default_rng(seed)
+    params = {
+        "a": {
+            "kernel": jnp.asarray(rng.normal(size=(3, 3, 4, 5)), jnp.float32),
+            "bias": jnp.asarray(rng.normal(size=5), jnp.float32),
+        }
+    }
+    masks = {"a": {"kernel": jnp.asarray(rng.uniform(size=(3, 3, 4, 5)) > frac)}}
+    tx = _adam_chain(mask_apply())
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params, state, g):
+        u, state = tx.update(g, state, params, masks=masks)
+        return optax.apply_updates(params, u), state
+
+    for i in range(25):
+        g = jax.tree.map(
+            lambda p, i=i: jnp.asarray(
+                np.random.default_rng(seed + i).normal(size=p.shape), jnp.float32
+            ),
+            params,
+        )
+        params, state = step(params, state, g)
+        k = np.asarray(params["a"]["kernel"])
+        assert np.all(k[~np.asarray(masks["a"]["kernel"])] == 0.0)
+    assert np.any(k[np.asarray(masks["a"]["kernel"])] != 0)
+    assert not np.array_equal(params["a"]["bias"], 0)  # unmasked leaves train
+
+
+def test_frozen_weights_unchanged_despite_adam_momentum():
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.normal(size=(64,)), jnp.float32)
+    params = {"w": w}
+    masks = {"w": jnp.ones(64, bool)}
+    tx = _adam_chain(mask_apply(), freeze_below(0.05))
+    state = tx.init(params)
+    g = {"w": jnp.ones(64, jnp.float32)}
+    for _ in range(5):  # build up momentum on every weight
+        u, state = tx.update(g, state, params, masks=masks)
+        params = optax.apply_updates(params, u)
+    small = np.arange(64) % 4 == 0
+    params = {"w": params["w"].at[small].set(0.01 * jnp.sign(params["w"][small]) + 0.001)}
+    adam_mu = np.asarray(state[0][0].mu["w"])
+    assert np.all(adam_mu[small] != 0)  # the moments would move them
+    before = np.asarray(params["w"]).copy()
+    for _ in range(10):
+        u, state = tx.update({"w": -jnp.ones(64)}, state, params, masks=masks)
+        params = optax.apply_updates(params, u)
+    after = np.asarray(params["w"])
+    frozen = np.abs(before) < 0.05
+    assert frozen[small].all()
+    np.testing.assert_array_equal(after[frozen], before[frozen])
+    assert np.all(after[~frozen] != before[~frozen])
+
+
+def test_zero_grads_below_keeps_moments_clean():
+    params = {"w": jnp.asarray([0.0, 1e-5, 0.5, -2.0])}
+    tx = _adam_chain(freeze_below(1e-3), pre=[zero_grads_below(1e-3)])
+    state = tx.init(params)
+    u, state = tx.update({"w": jnp.ones(4)}, state, params)
+    mu = np.asarray(state[1][0].mu["w"])
+    assert mu[0] == 0 and mu[1] == 0 and mu[2] != 0
+    assert np.asarray(u["w"])[:2].tolist() == [0.0, 0.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    w=arrays(np.float32, st.integers(5, 200), elements=st.floats(-3, 3, width=32)),
+    percent=st.floats(0, 99),
+    zero_frac=st.floats(0, 0.5),
+)
+def test_threshold_is_numpy_percentile_over_nonzeros(w, percent, zero_frac):
+    w = w.copy()
+    w[: int(len(w) * zero_frac)] = 0.0
+    mask = np.ones(w.shape, bool)
+    nz = np.abs(w[w != 0]).astype(np.float64)
+    want = float(np.percentile(nz, percent)) if nz.size else 0.0
+    assert layer_threshold(w, mask, percent) == want
+    new, lam = prune_masks({"l": {"kernel": w}}, {"l": {"kernel": mask}}, percent)
+    assert lam["l/kernel"] == want
+    np.testing.assert_array_equal(new["l"]["kernel"], np.abs(w) >= want)
+
+
+def test_global_scope_uses_one_threshold():
+    a = np.linspace(0.1, 1.0, 10, dtype=np.float32)
+    b = np.linspace(2.0, 3.0, 10, dtype=np.float32)
+    params = {"a": {"kernel": a}, "b": {"kernel": b}}
+    ones = {"a": {"kernel": np.ones(10, bool)}, "b": {"kernel": np.ones(10, bool)}}
+    new, lam = prune_masks(params, ones, 50, scope="global")
+    assert lam["a/kernel"] == lam["b/kernel"] == np.percentile(np.concatenate([a, b]), 50)
+    assert not new["a"]["kernel"].any() and new["b"]["kernel"].all()
+
+
+def _final(workdir: Path, rnd: int):
+    _, p, _ = checkpoint.load_model(workdir / f"round_{rnd:02d}" / "final_model")
+    return jax.tree.map(np.asarray, p)
+
+
+def test_rewind_restores_exactly_rewind_times_mask(tmp_path):
+    # lr = 0: each round's final params are exactly its starting params
+    cfg = _cfg(
+        "upru",
+        **{
+            "data.data_dir": str(tmp_path / "tfds"),
+            "optim.lr": 0.0,
+            "train.steps": 3,
+            "pruning.rounds": 2,
+        },
+    )
+    iterative.run(cfg, tmp_path / "w", quiet=True)
+    init = jax.tree.map(np.asarray, checkpoint.load_model(tmp_path / "w" / "init")[1])
+    m2 = iterative.load_masks(tmp_path / "w" / "round_02" / "masks.npz")
+    want = jax.tree.map(np.asarray, masks_lib.apply(init, m2))
+    jax.tree.map(np.testing.assert_array_equal, _final(tmp_path / "w", 2), want)
+
+
+@pytest.mark.parametrize("method", ["upru", "dupru"])
+def test_rounds_prune_nested_masks_and_report(tmp_path, method):
+    cfg = _cfg(method, **{"data.data_dir": str(tmp_path / "tfds"), "eval.every": 40})
+    reports = iterative.run(cfg, tmp_path / "w", quiet=True)
+    assert [r["round"] for r in reports] == [1, 2, 3]
+    sp = [r["sparsity"] for r in reports]
+    assert sp[0] == 0 and sp[1] == pytest.approx(0.3, abs=0.01)
+    assert sp[2] == pytest.approx(1 - 0.7**2, abs=0.01)
+    prev = None
+    for rnd in (1, 2, 3):
+        m = iterative.load_masks(tmp_path / "w" / f"round_{rnd:02d}" / "masks.npz")
+        final = traverse_util.flatten_dict(_final(tmp_path / "w", rnd))
+        for k, mk in traverse_util.flatten_dict(m).items():
+            assert np.all(final[k][~mk] == 0.0)  # masked weights exactly 0 after training
+            if prev is not None:
+                assert not np.any(mk & ~prev[k])  # masks only shrink
+        prev = traverse_util.flatten_dict(m)
+    assert all("Demo/psnr_y" in r["eval"] for r in reports)
+    saved = json.loads((tmp_path / "w" / "rounds.json").read_text())
+    assert [r["round"] for r in saved] == [1, 2, 3] and saved[1]["thresholds"]
+    # a finished run is skipped on restart
+    t = time.perf_counter()
+    again = iterative.run(cfg, tmp_path / "w", quiet=True)
+    assert again == saved and time.perf_counter() - t < 30
+
+
+def _launch(workdir: Path, data_dir: Path, method: str):
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxsr.train",
+        f"--config={TINY_PRUNE}:{method}",
+        f"--workdir={workdir}",
+        f"--config.data.data_dir={data_dir}",
+    ]
+    return subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_kill_inside_a_round_and_resume_is_exact(tmp_path):
+    data = tmp_path / "tfds"
+    ref = _launch(tmp_path / "ref", data, "dupru")
+    out, _ = ref.communicate(timeout=900)
+    assert ref.returncode == 0, out[-3000:]
+    proc = _launch(tmp_path / "run", data, "dupru")
+    metrics = tmp_path / "run" / "round_02" / "metrics.jsonl"
+    killed = None
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists():
+            lines = metrics.read_text().splitlines()
+            if lines and json.loads(lines[-1])["step"] >= 25:
+                proc.send_signal(signal.SIGKILL)
+                killed = json.loads(lines[-1])["step"]
+                break
+        time.sleep(0.01)
+    proc.wait()
+    assert killed is not None, "round 2 finished before the kill"
+    assert not (tmp_path / "run" / "round_02" / "report.json").exists()
+    res = _launch(tmp_path / "run", data, "dupru")
+    out, _ = res.communicate(timeout=900)
+    assert res.returncode == 0, out[-3000:]
+    for rnd in (1, 2, 3):
+        jax.tree.map(
+            np.testing.assert_array_equal,
+            _final(tmp_path / "ref", rnd),
+            _final(tmp_path / "run", rnd),
+        )
+    summary = json.loads((tmp_path / "run" / "round_02" / "summary.json").read_text())
+    assert summary["resumed_from"] is not None and summary["resumed_from"] <= killed
+
+
+_SHARDED = """
+import json, jax, numpy as np
+from jaxsr.configs_lib import load_sibling
+from jaxsr.pruning import iterative
+from jaxsr import checkpoint
+assert jax.device_count() == 8
+out = {{}}
+for n in (1, 8):
+    c = load_sibling({cfg!r}, "tiny_prune.py").get_config("dupru")
+    c.data.data_dir = {data!r}
+    c.train.steps, c.pruning.rounds, c.mesh.num_devices = 15, 2, n
+    iterative.run(c, {work!r} + f"/n{{n}}", quiet=True)
+    _, p, _ = checkpoint.load_model({work!r} + f"/n{{n}}/round_02/final_model")
+    m = iterative.load_masks({work!r} + f"/n{{n}}/round_02/masks.npz")
+    out[n] = (jax.tree.map(np.asarray, p), m)
+pairs = list(zip(jax.tree.leaves(out[1][0]), jax.tree.leaves(out[8][0])))
+diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
+same_masks = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(out[1][1]),
+                                                     jax.tree.leaves(out[8][1])))
+zeros = all(np.all(np.asarray(p)[~np.asarray(m)] == 0) for p, m in zip(
+    [out[8][0]["body_0"]["conv1"]["kernel"]], [out[8][1]["body_0"]["conv1"]["kernel"]]))
+print(json.dumps({{"max_abs_diff": diff, "same_masks": same_masks, "zeros": zeros}}))
+"""
+
+
+def test_transforms_are_shard_safe_8_devices(tmp_path):
+    code = _SHARDED.format(cfg=str(TINY_PRUNE), data=str(tmp_path / "tfds"), work=str(tmp_path))
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=900
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["zeros"] and res["same_masks"]
+    assert res["max_abs_diff"] < 1e-4
+
+
+def test_configs_document_the_recipe():
+    up = load_sibling(str(REPO / "configs" / "upru.py"), "upru.py").get_config()
+    du = load_sibling(str(REPO / "configs" / "dupru.py"), "dupru.py").get_config()
+    assert up.method == "upru" and du.method == "dupru"
+    assert up.pruning.freeze_eps == 0 and du.pruning.freeze_eps > 0
+    assert (du.data.hr_patch, du.optim.lr, du.optim.eps, du.train.loss) == (96, 1e-4, 1e-9, "mse")
+    assert 1 - (1 - du.pruning.percent / 100) ** (du.pruning.rounds - 1) == pytest.approx(
+        0.0795, abs=1e-3
+    )
+    rf = load_sibling(str(REPO / "configs" / "dupru.py"), "dupru.py").get_config("rfdn")
+    assert rf.model.name == "rfdn" and rf.init_from.endswith("rfdn_x4.pth")
+    demo = load_sibling(str(REPO / "configs" / "dupru.py"), "dupru.py").get_config("demo")
+    assert "samples" in demo.data.train.splits["train"][0][0]
