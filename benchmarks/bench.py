@@ -34,7 +34,7 @@ def _time(fn, iters: int) -> float:
     return (time.perf_counter() - t) / iters
 
 
-def jax_steps(name: str, batch: int, lr_size: int, scale: int):
+def jax_steps(name: str, batch: int, lr_size: int, scale: int, method_name: str = "dense"):
     import ml_collections
 
     from jaxsr import models
@@ -48,15 +48,22 @@ def jax_steps(name: str, batch: int, lr_size: int, scale: int):
     ocfg = ml_collections.ConfigDict(
         {"lr": 1e-4, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "schedule": "constant"}
     )
-    tx = make_optimizer(ocfg)
-    mesh = make_mesh()
-    step = make_train_step(model, tx, "l1", 0.0, mesh, Method())
-    holder = {
-        "state": jax.device_put(
-            init_state(model, tx, 0, False, Method()),
-            jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+    method = Method()
+    if method_name == "dupru":  # masks on the default prunable params, 20 % pruned, freeze
+        from jaxsr.pruning.masks import init_masks
+        from jaxsr.pruning.methods import magnitude_pruning_method
+        from jaxsr.pruning.selection import rules_for
+
+        p0 = models.init_params(model, 0)
+        masks = jax.tree.map(
+            lambda m: np.asarray(rng.uniform(size=m.shape) > 0.2), init_masks(p0, rules_for(name))
         )
-    }
+        method = magnitude_pruning_method(masks, 1e-4, zero_grads=True, name="dupru")
+    tx = make_optimizer(ocfg, method.constraints, method.pre_transforms)
+    mesh = make_mesh()
+    step = make_train_step(model, tx, "l1", 0.0, mesh, method)
+    repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    holder = {"state": jax.device_put(init_state(model, tx, 0, False, method), repl)}
     b = shard_batch({"lr": lr, "hr": hr}, mesh)
 
     def trainer_step():
@@ -133,6 +140,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=2)
     ap.add_argument("--no_torch", action="store_true")
+    ap.add_argument("--pruning", action="store_true", help="also time a DUPru trainer step")
+    ap.add_argument("--no_pipeline", action="store_true")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
 
@@ -149,6 +158,8 @@ def main() -> None:
         macs = complexity.report(name, a.scale, (a.lr_size, a.lr_size)).macs * a.batch
         tr, bare, ndev = jax_steps(name, a.batch, a.lr_size, a.scale)
         fns = {"jaxsr_trainer": tr, "jax_bare": bare}
+        if a.pruning:
+            fns["jaxsr_dupru"] = jax_steps(name, a.batch, a.lr_size, a.scale, "dupru")[0]
         if not a.no_torch:
             fns["pytorch"] = torch_step(name, a.batch, a.lr_size, a.scale)
         for fn in fns.values():  # compile / warm up
@@ -164,6 +175,8 @@ def main() -> None:
             for k, v in med.items()
         }
         row["trainer_over_bare"] = med["jaxsr_trainer"] / med["jax_bare"]
+        if "jaxsr_dupru" in med:
+            row["dupru_over_dense"] = med["jaxsr_dupru"] / med["jaxsr_trainer"]
         if "pytorch" in med:
             row["pytorch_over_trainer"] = med["pytorch"] / med["jaxsr_trainer"]
         results["models"][name] = row
@@ -176,16 +189,19 @@ def main() -> None:
                 f"  {k:<14} {v:7.3f} s/step  {a.batch / v:7.1f} patches/s  "
                 f"{6 * macs / v / 1e9:6.1f} GFLOP/s"
             )
+        if "dupru_over_dense" in row:
+            print(f"  dupru/dense trainer step {row['dupru_over_dense']:.3f}")
         print(
             f"  trainer/bare {row['trainer_over_bare']:.3f}"
             + (f"  pytorch/trainer {row['pytorch_over_trainer']:.3f}" if "pytorch" in med else "")
         )
-    rate = pipeline_rate(a.lr_size * a.scale, a.scale, a.batch)
-    results["pipeline_patches_per_s"] = rate
-    print(
-        f"input pipeline: {rate:.0f} patches/s (HR {a.lr_size * a.scale}, x{a.scale}, "
-        f"embedded samples)"
-    )
+    if not a.no_pipeline:
+        rate = pipeline_rate(a.lr_size * a.scale, a.scale, a.batch)
+        results["pipeline_patches_per_s"] = rate
+        print(
+            f"input pipeline: {rate:.0f} patches/s (HR {a.lr_size * a.scale}, x{a.scale}, "
+            f"embedded samples)"
+        )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -28,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.hr_patch = 96
     c.data.batch_size = 16
     c.data.augment = True
+    c.data.skip_small = True  # leave out (with a warning) images smaller than the HR patch
     c.data.num_threads = 2
     c.data.prefetch = 8
 

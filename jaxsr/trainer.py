@@ -242,6 +242,7 @@ def train(
         jax.process_index(),
         jax.process_count(),
         bool(cfg.data.augment),
+        bool(cfg.data.get("skip_small", True)),
     )
     it = pipeline.train_iterator(ds, int(cfg.data.num_threads), int(cfg.data.prefetch))
     eval_sets = load_eval_sets(cfg, scale)

@@ -133,3 +133,14 @@ def test_benchmark_builder(tmp_path):
     )
     pairs = tfds_builders.load_pairs(b, "demo")
     assert pairs.names == ["chelsea"] and pairs.lr[0].shape == (75, 112, 3)
+
+
+def test_skip_small_drops_with_warning_or_fails_when_nothing_left():
+    pairs = _blocky_pairs()  # LR 20x24, 21x26, 22x28
+    with pytest.warns(
+        UserWarning, match=r"skipping 2 training image\(s\) smaller than the HR patch 66: im0, im1"
+    ):
+        ds = pipeline.train_dataset(pairs, 66, 3, 2, seed=0, skip_small=True)
+    assert next(pipeline.train_iterator(ds))["lr"].shape == (2, 22, 22, 3)
+    with pytest.raises(ValueError, match="no training image is large enough for the HR patch 90"):
+        pipeline.train_dataset(pairs, 90, 3, 2, seed=0, skip_small=True)

@@ -16,6 +16,7 @@ device (4x less host->device traffic); the train step converts them to float.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import grain
@@ -51,6 +52,15 @@ class CropAugment(grain.transforms.RandomMap):
         return {"lr": np.ascontiguousarray(lr_p), "hr": np.ascontiguousarray(hr_p)}
 
 
+def drop_small(pairs: Pairs, lr_patch: int) -> tuple[Pairs, list[str]]:
+    """Pairs whose LR can hold an `lr_patch` crop, and the names of those dropped."""
+    keep = [i for i, lr in enumerate(pairs.lr) if min(lr.shape[:2]) >= lr_patch]
+    dropped = [n for i, n in enumerate(pairs.names) if i not in set(keep)]
+    return Pairs(
+        [pairs.names[i] for i in keep], [pairs.hr[i] for i in keep], [pairs.lr[i] for i in keep]
+    ), dropped
+
+
 def check_pairs(pairs: Pairs, lr_patch: int, scale: int) -> None:
     if len(pairs) == 0:
         raise ValueError("training set is empty")
@@ -75,13 +85,27 @@ def train_dataset(
     process_index: int = 0,
     process_count: int = 1,
     augment: bool = True,
+    skip_small: bool = False,
 ) -> grain.MapDataset:
-    """The (infinite) batched MapDataset for one host."""
+    """The (infinite) batched MapDataset for one host.
+
+    `skip_small`: leave out images too small for the patch (with a warning) instead of
+    failing; it still fails when none is left."""
     if hr_patch % scale:
         raise ValueError(f"HR patch {hr_patch} is not a multiple of the scale {scale}")
     if global_batch % process_count:
         raise ValueError(f"batch {global_batch} not divisible by {process_count} processes")
     lr_patch = hr_patch // scale
+    if skip_small:
+        pairs, dropped = drop_small(pairs, lr_patch)
+        if dropped:
+            warnings.warn(
+                f"skipping {len(dropped)} training image(s) smaller than the HR patch "
+                f"{hr_patch}: {', '.join(dropped[:8])}{' ...' if len(dropped) > 8 else ''}",
+                stacklevel=2,
+            )
+        if len(pairs) == 0:
+            raise ValueError(f"no training image is large enough for the HR patch {hr_patch}")
     check_pairs(pairs, lr_patch, scale)
     ds = grain.MapDataset.source(np.arange(len(pairs))).shuffle(seed=seed).repeat()
     if process_count > 1:
