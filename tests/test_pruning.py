@@ -329,3 +329,43 @@ def test_configs_document_the_recipe():
     assert rf.model.name == "rfdn" and rf.init_from.endswith("rfdn_x4.pth")
     demo = load_sibling(str(REPO / "configs" / "dupru.py"), "dupru.py").get_config("demo")
     assert "samples" in demo.data.train.splits["train"][0][0]
+
+
+def test_late_rewinding_continues_from_step_k(tmp_path):
+    from jaxsr.checkpointing import Checkpointer
+    from jaxsr.metric_writer import read_metrics
+    from jaxsr.pruning.methods import magnitude_pruning_method
+    from jaxsr.trainer import init_state, make_optimizer
+
+    cfg = _cfg(
+        "upru",
+        **{
+            "data.data_dir": str(tmp_path / "tfds"),
+            "train.steps": 20,
+            "pruning.rounds": 2,
+            "pruning.rewind_step": 10,
+            "ckpt.keep": 1,
+        },
+    )
+    iterative.run(cfg, tmp_path / "w", quiet=True)
+    point = json.loads((tmp_path / "w" / "rewind" / "point.json").read_text())
+    assert point["step"] == 10 and point["data_state"]
+    # the rewind point is round 1's step-10 checkpoint, kept despite keep=1
+    ck = Checkpointer(tmp_path / "w" / "round_01" / "checkpoints", 1, 1)
+    assert 10 in ck.all_steps()
+    model = models.create("msrresnet", 2, num_feat=8, num_block=1)
+    m1 = iterative.load_masks(tmp_path / "w" / "round_01" / "masks.npz")
+    method = magnitude_pruning_method(m1, 0.0, False, "upru")
+    tx = make_optimizer(cfg.optim, method.constraints, method.pre_transforms)
+    like = init_state(model, tx, 0, False, method)
+    state, data_state, _ = ck.restore(10, like)
+    ck.close()
+    assert data_state == point["data_state"]
+    rewind = checkpoint.load_model(tmp_path / "w" / "rewind")[1]
+    jax.tree.map(
+        np.testing.assert_array_equal,
+        jax.tree.map(np.asarray, state.params),
+        jax.tree.map(np.asarray, rewind),
+    )
+    steps = [r["step"] for r in read_metrics(tmp_path / "w" / "round_02") if r["kind"] == "train"]
+    assert steps == list(range(11, 31))  # schedule and data continue from k = 10

@@ -98,7 +98,9 @@ def initial_point(cfg: Any, workdir: Path, model: Any) -> dict:
     return point
 
 
-def late_rewind_point(cfg: Any, workdir: Path, model: Any, step: int, masks: dict) -> dict:
+def late_rewind_point(
+    cfg: Any, workdir: Path, model: Any, step: int, masks: dict, method: Any
+) -> dict:
     """W_k and the data position after k steps of round 1, saved once in workdir/rewind."""
     point = _load_point(workdir / "rewind", model)
     if point is not None:
@@ -108,11 +110,10 @@ def late_rewind_point(cfg: Any, workdir: Path, model: Any, step: int, masks: dic
         raise ValueError(
             f"pruning.rewind_step={step} is not among round 1's checkpoints {ck.all_steps()}"
         )
-    tx = trainer.make_optimizer(cfg.optim)
+    # a template with round 1's exact state structure (its optimizer chain included)
+    tx = trainer.make_optimizer(cfg.optim, method.constraints, method.pre_transforms)
     ema = float(cfg.optim.get("ema_decay", 0.0)) > 0
-    like = trainer.init_state(
-        model, tx, 0, ema, trainer.Method(init_extra=lambda p: {"masks": masks})
-    )
+    like = trainer.init_state(model, tx, 0, ema, method)
     state, data_state, _ = ck.restore(step, like)
     ck.close()
     point = {"params": state.params, "step": step, "data_state": data_state}
@@ -127,6 +128,7 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
     p = cfg.pruning
     rounds, percent = int(p.rounds), float(p.percent)
     rewind_step = int(p.get("rewind_step", 0))
+    zero_grads = bool(p.get("zero_grads", False))
     eps = float(p.get("freeze_eps", 0.0)) if cfg.method == "dupru" else 0.0
     overrides = dict(cfg.model.get("overrides", {}))
     model = models.create(cfg.model.name, int(cfg.model.scale), **overrides)
@@ -151,7 +153,14 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
             point = (
                 init
                 if rewind_step == 0
-                else late_rewind_point(cfg, workdir, model, rewind_step, masks)
+                else late_rewind_point(
+                    cfg,
+                    workdir,
+                    model,
+                    rewind_step,
+                    masks,
+                    magnitude_pruning_method(masks, eps, zero_grads, cfg.method),
+                )
             )
             if (rdir / "masks.npz").exists():  # resuming this round
                 masks = load_masks(rdir / "masks.npz")
@@ -164,7 +173,7 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
         if not (rdir / "masks.npz").exists():
             (rdir / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n")
             save_masks(rdir / "masks.npz", masks)
-        method = magnitude_pruning_method(masks, eps, bool(p.get("zero_grads", False)), cfg.method)
+        method = magnitude_pruning_method(masks, eps, zero_grads, cfg.method)
         summary = trainer.train(_round_cfg(cfg, rnd, rewind_step), rdir, method, quiet, start)
         last_params = model_io.load_params(rdir / "final_model", model)
         rep = masks_lib.sparsity_report(last_params, masks)
