@@ -196,6 +196,19 @@ def _init_params_from(cfg: Any, model: Any) -> Any | None:
     raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
 
 
+def _save_model(cfg: Any, directory: Path, params: Any, source: str) -> None:
+    """A model directory (usable by `jaxsr.evaluate --weights` and `init_from`)."""
+    model_io.save_model(
+        directory,
+        jax.device_get(params),
+        models.spec(cfg.model.name).name,
+        int(cfg.model.scale),
+        dict(cfg.model.get("overrides", {})),
+        source=source,
+        overwrite=True,
+    )
+
+
 def _isatty() -> bool:
     import sys
 
@@ -321,15 +334,7 @@ def train(
             if select and select in last_eval and last_eval[select] > best["value"]:
                 best = {"step": done, "value": last_eval[select]}
                 if lead:
-                    model_io.save_model(
-                        workdir / "best_model",
-                        jax.device_get(eval_params),
-                        models.spec(cfg.model.name).name,
-                        scale,
-                        dict(cfg.model.get("overrides", {})),
-                        source=f"{workdir} step {done}",
-                        overwrite=True,
-                    )
+                    _save_model(cfg, workdir / "best_model", eval_params, f"{workdir} step {done}")
         meta = {"best": best, "method": method.name}
         ckpt.save(done, state, it.get_state(), meta, force=done == total)
         if bar:
@@ -348,15 +353,7 @@ def train(
         "processes": jax.process_count(),
     }
     if lead:
-        model_io.save_model(
-            workdir / "final_model",
-            jax.device_get(final_params),
-            models.spec(cfg.model.name).name,
-            scale,
-            dict(cfg.model.get("overrides", {})),
-            source=str(workdir),
-            overwrite=True,
-        )
+        _save_model(cfg, workdir / "final_model", final_params, str(workdir))
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if not quiet:
             ev = " ".join(f"{k}={v:.3f}" for k, v in last_eval.items())

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,3 +35,37 @@ def shared() -> Path:
     if SHARED is None:
         pytest.skip("needs ../shared (set JAXSR_SHARED or place it beside the repo)")
     return SHARED
+
+
+def run_with_8_cpu_devices(code: str, timeout: int = 900) -> dict:
+    """Run `code` in a subprocess with 8 simulated XLA CPU devices; its last stdout line is JSON."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=timeout,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def sigkill_at_step(proc: subprocess.Popen, metrics: Path, step: int, timeout: float = 600) -> int:
+    """SIGKILL `proc` once `metrics` (a metrics.jsonl) logs `step` or later; returns that step."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists():
+            lines = metrics.read_text().splitlines()
+            if lines and json.loads(lines[-1])["step"] >= step:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return json.loads(lines[-1])["step"]
+        time.sleep(0.01)
+    proc.wait()
+    raise AssertionError(f"process ended before step {step} was logged in {metrics}")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +27,7 @@ from jaxsr.pruning.mask_apply import mask_apply
 from jaxsr.pruning.selection import describe, prunable_paths, rules_for
 from jaxsr.pruning.thresholds import layer_threshold, prune_masks
 
-from .conftest import REPO
+from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
 
 TINY_PRUNE = REPO / "tests" / "configs" / "tiny_prune.py"
 
@@ -248,19 +246,7 @@ def test_kill_inside_a_round_and_resume_is_exact(tmp_path):
     out, _ = ref.communicate(timeout=900)
     assert ref.returncode == 0, out[-3000:]
     proc = _launch(tmp_path / "run", data, "dupru")
-    metrics = tmp_path / "run" / "round_02" / "metrics.jsonl"
-    killed = None
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists():
-            lines = metrics.read_text().splitlines()
-            if lines and json.loads(lines[-1])["step"] >= 25:
-                proc.send_signal(signal.SIGKILL)
-                killed = json.loads(lines[-1])["step"]
-                break
-        time.sleep(0.01)
-    proc.wait()
-    assert killed is not None, "round 2 finished before the kill"
+    killed = sigkill_at_step(proc, tmp_path / "run" / "round_02" / "metrics.jsonl", 25)
     assert not (tmp_path / "run" / "round_02" / "report.json").exists()
     res = _launch(tmp_path / "run", data, "dupru")
     out, _ = res.communicate(timeout=900)
@@ -302,16 +288,7 @@ print(json.dumps({{"max_abs_diff": diff, "same_masks": same_masks, "zeros": zero
 
 def test_transforms_are_shard_safe_8_devices(tmp_path):
     code = _SHARDED.format(cfg=str(TINY_PRUNE), data=str(tmp_path / "tfds"), work=str(tmp_path))
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "JAX_PLATFORMS": "cpu",
-    }
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=900
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = run_with_8_cpu_devices(code)
     assert res["zeros"] and res["same_masks"]
     assert res["max_abs_diff"] < 1e-4
 

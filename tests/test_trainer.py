@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -20,7 +19,7 @@ from jaxsr import checkpoint, optim, trainer
 from jaxsr.checkpointing import Checkpointer
 from jaxsr.metric_writer import read_metrics
 
-from .conftest import REPO
+from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
 
 TINY = REPO / "tests" / "configs" / "tiny.py"
 
@@ -168,19 +167,8 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
     assert ref.returncode == 0, out[-3000:]
     # run again, kill -9 mid-training (after the first checkpoint exists)
     proc = _launch(tmp_path / "run", data_dir, steps)
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.time() + 300
-    killed_at = None
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists():
-            lines = metrics.read_text().splitlines()
-            if lines and json.loads(lines[-1])["step"] >= 75:
-                proc.send_signal(signal.SIGKILL)
-                killed_at = json.loads(lines[-1])["step"]
-                break
-        time.sleep(0.01)
-    proc.wait()
-    assert killed_at is not None and proc.returncode == -signal.SIGKILL, "run finished before kill"
+    killed_at = sigkill_at_step(proc, tmp_path / "run" / "metrics.jsonl", 75)
+    assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "run" / "final_model").exists()
     res = _launch(tmp_path / "run", data_dir, steps)
     out, _ = res.communicate(timeout=600)
@@ -220,16 +208,7 @@ print(json.dumps({{"max_abs_diff": diff, "max_abs_param": scale}}))
 
 def test_eight_simulated_devices_match_one(tmp_path):
     code = _SHARDED.format(tiny=str(TINY), data=str(tmp_path / "tfds"), work=str(tmp_path))
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "JAX_PLATFORMS": "cpu",
-    }
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = run_with_8_cpu_devices(code)
     # same math, different all-reduce order: float32 rounding only
     assert res["max_abs_diff"] < 1e-5 * max(1.0, res["max_abs_param"])
 
