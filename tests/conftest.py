@@ -69,3 +69,14 @@ def sigkill_at_step(proc: subprocess.Popen, metrics: Path, step: int, timeout: f
         time.sleep(0.01)
     proc.wait()
     raise AssertionError(f"process ended before step {step} was logged in {metrics}")
+
+
+def with_overrides(cfg, **over):
+    """Set dotted config fields: `with_overrides(c, **{"train.steps": 5})`."""
+    for key, value in over.items():
+        node = cfg
+        *path, leaf = key.split(".")
+        for p in path:
+            node = node[p]
+        node[leaf] = value
+    return cfg

@@ -27,20 +27,13 @@ from jaxsr.pruning.mask_apply import mask_apply
 from jaxsr.pruning.selection import describe, prunable_paths, rules_for
 from jaxsr.pruning.thresholds import layer_threshold, prune_masks
 
-from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
+from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step, with_overrides
 
 TINY_PRUNE = REPO / "tests" / "configs" / "tiny_prune.py"
 
 
 def _cfg(method="dupru", **over):
-    c = load_sibling(str(TINY_PRUNE), "tiny_prune.py").get_config(method)
-    for k, v in over.items():
-        node = c
-        *path, leaf = k.split(".")
-        for p in path:
-            node = node[p]
-        node[leaf] = v
-    return c
+    return with_overrides(load_sibling(str(TINY_PRUNE), "tiny_prune.py").get_config(method), **over)
 
 
 def _msr_params():

@@ -19,7 +19,7 @@ from jaxsr import checkpoint, optim, trainer
 from jaxsr.checkpointing import Checkpointer
 from jaxsr.metric_writer import read_metrics
 
-from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
+from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step, with_overrides
 
 TINY = REPO / "tests" / "configs" / "tiny.py"
 
@@ -31,14 +31,7 @@ def _load_config(path, arg=None):
 
 
 def _tiny(**over):
-    c = _load_config(TINY)
-    for k, v in over.items():
-        node = c
-        *path, leaf = k.split(".")
-        for p in path:
-            node = node[p]
-        node[leaf] = v
-    return c
+    return with_overrides(_load_config(TINY), **over)
 
 
 def _params(workdir: Path):
