@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Any
@@ -25,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+import jaxsr  # noqa: F401  (sets jaxsr's XLA:CPU flags before a JAX backend starts)
 
 
 def _time(fn, iters: int) -> float:
@@ -149,6 +152,7 @@ def main() -> None:
 
     results: dict[str, Any] = {
         "devices": jax.device_count(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "platform": jax.default_backend(),
         "batch": a.batch,
         "lr_size": a.lr_size,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import jaxsr  # noqa: F401  (its XLA:CPU flags must be set before any test starts JAX)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -1,4 +1,5 @@
-"""Layer-level checks: the CPU conv's custom gradient, and whole-model gradients vs PyTorch."""
+"""Layer-level checks: the CPU conv (grouped convs split per group), and whole-model gradients
+vs PyTorch."""
 
 from __future__ import annotations
 

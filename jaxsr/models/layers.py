@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -73,57 +72,20 @@ def _conv(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: int = 
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_cpu(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
-    """A conv whose kernel gradient is computed as one matmul per kernel tap (CPU)."""
-    return _conv(x, kernel, stride, pad)
-
-
-def _conv_cpu_fwd(x, kernel, stride, pad):
-    return _conv(x, kernel, stride, pad), (x, kernel)
-
-
-def _conv_cpu_bwd(stride, pad, res, dy):
-    x, kernel = res
-    dx = jax.vjp(lambda t: _conv(t, kernel, stride, pad), x)[1](dy)[0]
-    kh, kw, cin, cout = kernel.shape
-    ho, wo = dy.shape[1], dy.shape[2]
-    xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    dy2 = dy.reshape(-1, cout)
-    taps = [
-        [
-            xp[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
-            .reshape(-1, cin)
-            .T
-            @ dy2
-            for j in range(kw)
-        ]
-        for i in range(kh)
-    ]
-    return dx, jnp.stack([jnp.stack(row) for row in taps]).astype(kernel.dtype)
-
-
-_conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
-
-
 def conv_nhwc(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: int) -> jax.Array:
     """NHWC x HWIO convolution with symmetric zero padding and channel groups.
 
-    Two XLA:CPU slow paths are avoided on CPU (results are the same up to float32 summation
-    order; elsewhere the plain XLA conv is used):
-    - the kernel gradient of a conv, which XLA:CPU computes as a convolution ~10x slower than
-      the forward pass (1413 vs 122 ms for 3x3 64->64 at 16x96x96), is computed as one matmul
-      per kernel tap (315 ms);
-    - `feature_group_count > 1` runs ~6x slower than one conv per group (134 vs 22 ms for
-      CARN-M's 3x3 g=4 conv at 160x240x64), so grouped convs are split per group.
+    On CPU a grouped conv is computed as one conv per group: XLA:CPU's `feature_group_count`
+    path ran 1.6-8x slower forward and 12-50x slower backward than the split (e.g. CARN-M's
+    3x3 g=4 conv at 160x240x64: 19 vs 12 ms forward, 1205 vs 103 ms gradient). Results are the
+    same up to float32 summation order. Elsewhere the plain XLA conv is used. (The other CPU
+    slow path, YNNPACK's backward convolutions, is switched off by `jaxsr.xla_cpu`.)
     """
-    if jax.default_backend() != "cpu":
+    if groups == 1 or jax.default_backend() != "cpu":
         return _conv(x, kernel, stride, pad, groups)
-    if groups == 1:
-        return _conv_cpu(x, kernel, stride, pad)
     xs = jnp.split(x, groups, axis=-1)
     ks = jnp.split(kernel, groups, axis=-1)
-    return jnp.concatenate([_conv_cpu(a, b, stride, pad) for a, b in zip(xs, ks, strict=True)], -1)
+    return jnp.concatenate([_conv(a, b, stride, pad) for a, b in zip(xs, ks, strict=True)], -1)
 
 
 def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:
