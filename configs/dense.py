@@ -14,14 +14,14 @@ B100 every 5000 steps. DIV2K is read by the `div2k` TFDS builder from an extract
 `:shared` trains on the images available in `../shared/data/train` instead (T91 + BSD200 +
 50 of General100), for machines without DIV2K.
 
-Expected runtime: 2.5 s/step measured on a 2-core CPU (BENCHMARKS.md), i.e. ~9 days for 300k
-steps there; GPU step time not measured yet (no GPU was available).
+Expected runtime: 1.1-1.25 s/step measured on a 2-core CPU (BENCHMARKS.md), i.e. ~4 days for
+300k steps there; GPU step time not measured yet (no GPU was available).
 Expected result (paper Table 2/3, dense MSRResNet x4): RGB PSNR Set5 30.13 / Set14 26.78 /
 B100 26.21 dB; Y PSNR 32.02 / 28.57 / 27.54 dB. Not reproduced here.
 
 `:demo` trains a small MSRResNet (32 features, 4 blocks) for 300 steps on the embedded sample
-images (astronaut, coffee, rocket) and evaluates on the held-out `chelsea`: about 2 minutes on
-2 CPU cores; Demo Y-PSNR ~31.9 dB vs 31.47 dB for bicubic (measured, README).
+images (astronaut, coffee, rocket) and evaluates on the held-out `chelsea`: 72 s wall on 2 CPU
+cores; Demo Y-PSNR ~31.85 dB vs 31.47 dB for bicubic (measured, README).
 """
 
 import os

@@ -13,15 +13,15 @@ every residual-block conv (per-layer percentile of the non-zero |w|), rewinds to
 resets Adam and trains again. The paper leaves p, T and E open; it reports its best result at
 ~7.95 % sparsity and that small per-round rates beat large ones, so the defaults are
 p = 2.05 %, T = 5 (4 pruning rounds: 1 - 0.9795^4 = 7.96 %), E = 60k steps per round.
-Expected runtime: 5 x 60k steps at 2.5 s/step on a 2-core CPU (~9 days); not run there.
+Expected runtime: 5 x 60k steps at ~1.2 s/step on a 2-core CPU (~4 days); not run there.
 Expected result (paper Tables 2/3, UPru): RGB PSNR Set5 29.58 / Set14 26.37 / B100 25.92 dB;
 Y 31.43 / 28.14 / 27.25 dB. Not reproduced here.
 
 `:demo`: the dense demo model on the embedded images, 3 rounds x 100 steps, p = 20 %:
-~2 minutes on 2 CPU cores, ends at 36 % sparsity of the prunable convs.
+83 s wall on 2 CPU cores, ends at 36 % sparsity of the prunable convs.
 `:rfdn`: starts from the imported RFDN x4 (`../shared/weights/rfdn_x4.pth`), prunes every
 conv except the first and last, fine-tunes on `../shared/data/train` (HR 96, L1, lr 1e-5),
-p = 10 %, T = 4, 2000 steps per round (0.48 s/step on 2 CPU cores: ~65 min per method);
+p = 10 %, T = 4, 2000 steps per round (0.32-0.36 s/step on 2 CPU cores: ~45 min per method);
 `launch/prune_experiment.sh` runs it against dense fine-tuning at the same budget.
 """
 
