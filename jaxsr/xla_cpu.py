@@ -1,9 +1,9 @@
 """XLA:CPU settings that jaxsr applies before JAX starts its backends.
 
 jaxlib 0.10 hands CPU convolutions to YNNPACK by default. Its backward convolutions are slow
-for SR shapes: the gradient of a 3x3 64->64 conv at 16x96x96 takes 1.51 s there against 0.21 s
-with XLA's Eigen convolution (2-core EPYC; BENCHMARKS.md), and an MSRResNet x4 train step
-drops from 2.4 s to 1.2 s. `configure()` therefore appends
+for SR shapes: forward + gradients of a 3x3 64->64 conv at 16x96x96 take 1.40 s there against
+0.18 s with XLA's Eigen convolution (2-core EPYC; BENCHMARKS.md), and an MSRResNet x4 train
+step drops from ~2.4 s to 1.1-1.25 s. `configure()` therefore appends
 `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` (YNNPACK keeps dots and
 elementwise fusions) to `XLA_FLAGS`. It runs on `import jaxsr`; XLA reads the variable when the
 first backend starts, so it only takes effect if no JAX computation ran before that import.

@@ -76,7 +76,7 @@ def conv_nhwc(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: in
     """NHWC x HWIO convolution with symmetric zero padding and channel groups.
 
     On CPU a grouped conv is computed as one conv per group: XLA:CPU's `feature_group_count`
-    path ran 1.6-8x slower forward and 12-50x slower backward than the split (e.g. CARN-M's
+    path ran 1.6-2.7x slower forward and 12-49x slower backward than the split (e.g. CARN-M's
     3x3 g=4 conv at 160x240x64: 19 vs 12 ms forward, 1205 vs 103 ms gradient). Results are the
     same up to float32 summation order. Elsewhere the plain XLA conv is used. (The other CPU
     slow path, YNNPACK's backward convolutions, is switched off by `jaxsr.xla_cpu`.)
