@@ -5,8 +5,12 @@
 
 HR images are mod-cropped to a multiple of the scale. When the `LR_bicubic/X<s>` folder is
 absent the LR images are made with jaxsr's MATLAB-exact bicubic (`lr_source == "generated"`).
-Grayscale images become three equal channels. A missing partner, a size mismatch or an
-unreadable file raises an error naming the file.
+Images are read by `jaxsr.data.images.read_image`: grayscale becomes three equal channels,
+16-bit samples are scaled by `round(v * 255 / 65535)`, alpha is dropped with a warning.
+A missing partner, a size mismatch or an unreadable file raises an error naming the file.
+An HR/LR pair where one image is grayscale and the other colour raises a ValueError naming
+both files; an RGB file whose three channels are all equal counts as grayscale, so a gray HR
+with a gray-content RGB LR (or the reverse) is accepted.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsr.data.images import list_images, mod_crop, read_rgb
+from jaxsr.data.images import check_gray_match, list_images, mod_crop, read_image
 from jaxsr.data.imresize import downscale
 
 
@@ -60,7 +64,8 @@ def load_set(root: str | os.PathLike, set_name: str, scale: int) -> BenchmarkSet
                 raise FileNotFoundError(f"{lr_path}: LR image without an HR partner in {hr_dir}")
     pairs = []
     for hr_path in hr_files:
-        hr = mod_crop(read_rgb(hr_path), scale)
+        hr_full, hr_gray = read_image(hr_path)
+        hr = mod_crop(hr_full, scale)
         if generated:
             lr = downscale(hr, scale)
         else:
@@ -70,11 +75,12 @@ def load_set(root: str | os.PathLike, set_name: str, scale: int) -> BenchmarkSet
             lr_path = next((c for c in cands if c.is_file()), None)
             if lr_path is None:
                 raise FileNotFoundError(f"{cands[0]}: missing LR image for {hr_path}")
-            lr = read_rgb(lr_path)
+            lr, lr_gray = read_image(lr_path)
             if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
                 raise ValueError(
                     f"{lr_path}: LR size {lr.shape[1]}x{lr.shape[0]} x{scale} does not match "
                     f"mod-cropped HR {hr_path} size {hr.shape[1]}x{hr.shape[0]}"
                 )
+            check_gray_match(hr_path, hr_gray, lr_path, lr_gray)
         pairs.append(Pair(hr_path.stem, hr, lr))
     return BenchmarkSet(set_name, scale, pairs, "generated" if generated else "files")

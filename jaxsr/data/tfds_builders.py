@@ -11,8 +11,20 @@ Three builders, each a `tfds.core.GeneratorBasedBuilder` whose examples are
 
 Build with `prepare(...)` (writes under `data_dir`, default `$TFDS_DATA_DIR` or
 `~/tensorflow_datasets`) and read with `load_pairs(builder, split)`. Unreadable or
-mismatched images fail the build with an error naming the file; the incomplete directory that
-TFDS wrote is then removed.
+mismatched images (size, or grayscale against colour) fail the build with an error naming the
+file; the incomplete directory that TFDS wrote is then removed.
+
+Builds are keyed by their content. The config name is `x<scale>_<hash>` of the builder's
+options (resolved folder paths, scale, splits or sets), `FORMAT_VERSION` and a fingerprint of
+every source image file (path relative to the source folders, size, mtime in ns). Editing,
+adding, removing or corrupting a file therefore gives a new name and a new build; an
+unchanged source reuses its build without reading any image. Per source (folder paths +
+options) a manifest `<data_dir>/<builder>/_manifests/<key>.json` records the files of the last
+successful build, so a rebuild says on stderr why (`sr_folder: rebuilding (train: 1 changed:
+baby.png; 0 added; 0 removed) -> x2_...`), and the superseded build directory is removed
+once the new one is complete. Contents are not hashed (hashing DIV2K's ~4 GB would cost
+seconds on every start): an edit that keeps both the size and the mtime (`touch -r`,
+`cp -p` of another same-sized file) is not seen.
 """
 
 from __future__ import annotations
@@ -22,7 +34,10 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +47,15 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-from jaxsr.data.benchmark import load_set
-from jaxsr.data.images import list_images, mod_crop, read_rgb
+from jaxsr.data.benchmark import load_set, lr_folder
+from jaxsr.data.images import check_gray_match, list_images, mod_crop, read_image
 from jaxsr.data.imresize import downscale
+
+# Bump whenever the example encoding or how source images are decoded changes, so that
+# existing builds are rebuilt. 2: content-keyed names; 16-bit sources scaled, not clipped.
+FORMAT_VERSION = 2
+
+_BUILD_NAME = re.compile(r"x\d+_[0-9a-f]{12}")
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -66,16 +87,19 @@ def _lr_for(hr_path: Path, lr_dir: Path | None, scale: int) -> Path | None:
 
 
 def _example(hr_path: Path, lr_path: Path | None, scale: int) -> dict[str, Any]:
-    hr = mod_crop(read_rgb(hr_path), scale)
+    """One example; a gray/colour mismatch between HR and LR is refused (`check_gray_match`)."""
+    hr_full, hr_gray = read_image(hr_path)
+    hr = mod_crop(hr_full, scale)
     if lr_path is None:
         lr = downscale(hr, scale)
     else:
-        lr = read_rgb(lr_path)
+        lr, lr_gray = read_image(lr_path)
         if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
             raise ValueError(
                 f"{lr_path}: LR size {lr.shape[1]}x{lr.shape[0]} x{scale} does not match "
                 f"mod-cropped HR {hr_path} ({hr.shape[1]}x{hr.shape[0]})"
             )
+        check_gray_match(hr_path, hr_gray, lr_path, lr_gray)
     return {"hr": _png(hr), "lr": _png(lr), "name": hr_path.stem}
 
 
@@ -89,34 +113,91 @@ class _Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return epath.Path(__file__).parent
 
 
-def _config_hash(d: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+def _hash(d: Any) -> str:
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-class SrFolderConfig(tfds.core.BuilderConfig):
-    """`splits`: {split: [(hr_dir, lr_dir or None), ...]}; the config name hashes the content."""
+def _images_in(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such {what} folder")
+    return list_images(folder)
+
+
+def _fingerprint(listing: dict[str, list[Path]], base: Path) -> dict[str, dict[str, list[int]]]:
+    """{split: {path relative to `base`: [size, mtime_ns]}}."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for split, files in listing.items():
+        entries = {}
+        for p in files:
+            st = p.stat()
+            entries[p.relative_to(base).as_posix()] = [st.st_size, st.st_mtime_ns]
+        out[split] = entries
+    return out
+
+
+class _FilesConfig(tfds.core.BuilderConfig):
+    """A config keyed by its content: `options` (JSON), `FORMAT_VERSION` and the fingerprint
+    of the files `listing` gives. `source_key` names the source regardless of its content."""
 
     def __init__(
         self,
         *,
-        splits: dict[str, Sequence[tuple[str, str | None]]],
         scale: int,
-        name: str | None = None,
+        options: dict[str, Any],
+        listing: dict[str, list[Path]] | None,
+        base: Path | None = None,
         **kw: Any,
     ) -> None:
-        splits = {
-            k: [(str(h), None if lr is None else str(lr)) for h, lr in v] for k, v in splits.items()
-        }
-        name = name or f"x{scale}_{_config_hash({'splits': splits, 'scale': scale})}"
+        self.options, self.scale = options, scale
+        self.source_key = _hash(options)
+        if listing is None:  # the class-level placeholder, never built
+            self.files: dict[str, dict[str, list[int]]] = {}
+            name = "placeholder"
+        else:
+            self.files = _fingerprint(listing, base or Path("/"))
+            name = f"x{scale}_{_hash([FORMAT_VERSION, options, self.files])}"
         super().__init__(name=name, version=tfds.core.Version("1.0.0"), **kw)
-        self.splits, self.scale = splits, scale
+
+
+def _resolve(path: str | os.PathLike) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+class SrFolderConfig(_FilesConfig):
+    """`splits`: {split: [(hr_dir, lr_dir or None), ...]}; the name is content-keyed."""
+
+    def __init__(
+        self, *, splits: dict[str, Sequence[tuple[str, str | None]]], scale: int, **kw: Any
+    ) -> None:
+        self.splits = {
+            k: [(_resolve(h), None if lr is None else _resolve(lr)) for h, lr in v]
+            for k, v in splits.items()
+        }
+        listing: dict[str, list[Path]] | None = None
+        base = None
+        if self.splits:
+            listing = {}
+            for split, dirs in self.splits.items():
+                if not dirs:
+                    raise ValueError(f"sr_folder: split {split!r} has no folders")
+                files = []
+                for hr_dir, lr_dir in dirs:
+                    hr = _images_in(Path(hr_dir), "HR")
+                    if not hr:
+                        raise FileNotFoundError(f"{hr_dir}: no images")
+                    files += hr + ([] if lr_dir is None else _images_in(Path(lr_dir), "LR"))
+                listing[split] = files
+            folders = [d for dirs in self.splits.values() for pair in dirs for d in pair if d]
+            base = Path(os.path.commonpath(folders))
+        options = {"builder": "sr_folder", "splits": self.splits, "scale": scale}
+        super().__init__(scale=scale, options=options, listing=listing, base=base, **kw)
 
 
 class SrFolder(_Builder):
     """Paired SR images from folders (LR optional)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    BUILDER_CONFIGS = [SrFolderConfig(name="empty", splits={}, scale=4)]
+    BUILDER_CONFIGS = [SrFolderConfig(splits={}, scale=4)]
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
@@ -144,14 +225,27 @@ class SrFolder(_Builder):
                 )
 
 
-class Div2kConfig(tfds.core.BuilderConfig):
+_DIV2K_SPLITS = (("train", "train", range(1, 801)), ("validation", "valid", range(801, 901)))
+
+
+class Div2kConfig(_FilesConfig):
     def __init__(self, *, root: str, scale: int, **kw: Any) -> None:
+        self.root = _resolve(root) if root else ""
+        listing: dict[str, list[Path]] | None = None
+        if root:
+            listing = {}
+            for split, sub, _ in _DIV2K_SPLITS:
+                hr_dir = Path(self.root) / f"DIV2K_{sub}_HR"
+                if not hr_dir.is_dir():
+                    raise FileNotFoundError(f"{hr_dir}: missing (expected an extracted DIV2K)")
+                lr_dir = Path(self.root) / f"DIV2K_{sub}_LR_bicubic" / f"X{scale}"
+                listing[split] = list_images(hr_dir) + (
+                    list_images(lr_dir) if lr_dir.is_dir() else []
+                )
+        options = {"builder": "div2k", "root": self.root, "scale": scale}
         super().__init__(
-            name=f"x{scale}_{_config_hash({'root': str(root)})}",
-            version=tfds.core.Version("1.0.0"),
-            **kw,
+            scale=scale, options=options, listing=listing, base=Path(self.root or "/"), **kw
         )
-        self.root, self.scale = str(root), scale
 
 
 class Div2k(_Builder):
@@ -169,10 +263,7 @@ class Div2k(_Builder):
         cfg = self.builder_config
         root, s = Path(cfg.root), cfg.scale
         out = {}
-        for split, sub, ids in (
-            ("train", "train", range(1, 801)),
-            ("validation", "valid", range(801, 901)),
-        ):
+        for split, sub, ids in _DIV2K_SPLITS:
             hr_dir = root / f"DIV2K_{sub}_HR"
             lr_dir = root / f"DIV2K_{sub}_LR_bicubic" / f"X{s}"
             if not hr_dir.is_dir():
@@ -190,14 +281,24 @@ class Div2k(_Builder):
             yield f"{i:04d}", _example(hr, _lr_for(hr, lr_dir, s), s)
 
 
-class SrBenchmarkConfig(tfds.core.BuilderConfig):
+class SrBenchmarkConfig(_FilesConfig):
     def __init__(self, *, root: str, sets: Sequence[str], scale: int, **kw: Any) -> None:
+        self.root, self.sets = (_resolve(root) if root else ""), list(sets)
+        listing: dict[str, list[Path]] | None = None
+        if root and self.sets:
+            listing = {}
+            for s in self.sets:
+                hr_dir = Path(self.root) / s / "HR"
+                if not hr_dir.is_dir():
+                    raise FileNotFoundError(f"{hr_dir}: no HR folder for set {s!r}")
+                lr_dir = lr_folder(self.root, s, scale)
+                listing[s.lower()] = list_images(hr_dir) + (
+                    list_images(lr_dir) if lr_dir.is_dir() else []
+                )
+        options = {"builder": "sr_benchmark", "root": self.root, "sets": self.sets, "scale": scale}
         super().__init__(
-            name=f"x{scale}_{_config_hash({'root': str(root), 'sets': list(sets)})}",
-            version=tfds.core.Version("1.0.0"),
-            **kw,
+            scale=scale, options=options, listing=listing, base=Path(self.root or "/"), **kw
         )
-        self.root, self.sets, self.scale = str(root), list(sets), scale
 
 
 class SrBenchmark(_Builder):
@@ -232,20 +333,103 @@ def default_data_dir() -> str:
     return os.environ.get("TFDS_DATA_DIR", str(Path.home() / "tensorflow_datasets"))
 
 
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def describe_changes(old: dict[str, Any], cfg: _FilesConfig) -> str:
+    """Why `cfg` differs from the build recorded in manifest `old`, e.g.
+    `train: 1 changed: baby.png; 2 added: a.png, b.png; 0 removed`."""
+    parts = []
+    if old.get("format") != FORMAT_VERSION:
+        parts.append(f"format {old.get('format')} -> {FORMAT_VERSION}")
+    old_files = old.get("files", {})
+    for split in sorted(set(old_files) | set(cfg.files)):
+        a, b = old_files.get(split, {}), cfg.files.get(split, {})
+        changed = sorted(k for k in a.keys() & b.keys() if list(a[k]) != list(b[k]))
+        added, removed = sorted(b.keys() - a.keys()), sorted(a.keys() - b.keys())
+        if changed or added or removed:
+            counts = []
+            for what, names in (("changed", changed), ("added", added), ("removed", removed)):
+                counts.append(f"{len(names)} {what}" + (f": {_names(names)}" if names else ""))
+            parts.append(f"{split}: " + "; ".join(counts))
+    return "; ".join(parts) or "configuration changed"
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_manifest(path: Path, cfg: _FilesConfig) -> None:
+    """Atomically (temporary file + rename in the same folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "config": cfg.name,
+        "format": FORMAT_VERSION,
+        "options": cfg.options,
+        "files": cfg.files,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def prepare(kind: str, data_dir: str | None = None, **config: Any) -> tfds.core.DatasetBuilder:
-    """Build (once) and return the builder; `config` are the builder config's fields."""
+    """Build (once per content) and return the builder; `config` are the builder config's
+    fields. An unchanged source is not rebuilt; a changed one is rebuilt with the reason
+    printed on stderr, and its superseded build is removed (see the module docstring)."""
     if kind not in BUILDERS:
         raise ValueError(f"unknown dataset builder {kind!r}; known: {sorted(BUILDERS)}")
     cls, cfg_cls = BUILDERS[kind]
     tfds.disable_progress_bar()
-    builder = cls(data_dir=data_dir or default_data_dir(), config=cfg_cls(**config))
-    try:
-        builder.download_and_prepare(file_format="array_record")
-    except BaseException:
-        parent = Path(builder.data_dir).parent
-        for inc in parent.glob("incomplete.*") if parent.is_dir() else []:
-            shutil.rmtree(inc, ignore_errors=True)
-        raise
+    cfg = cfg_cls(**config)
+    if cfg.name == "placeholder":
+        raise ValueError(f"{kind}: no source given (config {config})")
+    builder = cls(data_dir=data_dir or default_data_dir(), config=cfg)
+    builder_root = Path(str(builder.data_dir)).parents[1]  # <data_dir>/<builder name>
+    manifest = builder_root / "_manifests" / f"{cfg.source_key}.json"
+    old = _read_manifest(manifest)
+    if not builder.is_prepared():
+        if old is None:
+            why = f"building {cfg.name} (first build)"
+        elif old.get("config") == cfg.name:
+            why = f"building {cfg.name} (the cached build is missing)"
+        else:
+            why = f"rebuilding ({describe_changes(old, cfg)}) -> {cfg.name}"
+        _log(f"{kind}: {why}")
+        config_dir = builder_root / cfg.name
+        before = set(config_dir.glob("incomplete.*"))
+        try:
+            builder.download_and_prepare(file_format="array_record")
+        except BaseException:  # leave no half-written build behind (TFDS usually cleans up)
+            for inc in set(config_dir.glob("incomplete.*")) - before:
+                shutil.rmtree(inc, ignore_errors=True)
+            if config_dir.is_dir() and not any(config_dir.iterdir()):
+                config_dir.rmdir()
+            raise
+    if old is None or old.get("config") != cfg.name:
+        _write_manifest(manifest, cfg)
+        stale = old.get("config") if old else None
+        if (
+            isinstance(stale, str)
+            and _BUILD_NAME.fullmatch(stale)
+            and (builder_root / stale).is_dir()
+        ):
+            shutil.rmtree(builder_root / stale, ignore_errors=True)
+            _log(f"{kind}: removed superseded build {stale} ({builder_root / stale})")
     return builder
 
 
