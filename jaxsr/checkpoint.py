@@ -5,8 +5,10 @@ Layout of a model directory written by `save_model`:
     DIR/jaxsr_model.json   {"model": "rfdn", "scale": 4, "overrides": {...}, "source": ...}
     DIR/params/            Orbax StandardCheckpointer tree of the Flax params
 
-The directory is written under a temporary name and renamed when complete, so an
-interrupted save never leaves something that `load_model` accepts.
+The directory is written under a temporary name (`.DIR.tmp-*`) and renamed when complete,
+so an interrupted save never leaves something that `load_model` accepts; `remove_stale_tmp`
+deletes such leftovers (the trainer calls it on start). Directories get the user's normal
+permissions (umask), not `mkdtemp`'s 0700. `load_model` refuses params with NaN/Inf.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxsr import models
@@ -42,6 +45,7 @@ def save_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         ckptr = ocp.StandardCheckpointer()
         ckptr.save(tmp / "params", params)
         ckptr.wait_until_finished()
@@ -54,6 +58,39 @@ def save_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_tmp(parent: str | os.PathLike) -> list[Path]:
+    """Delete `.NAME.tmp-*` directories left in `parent` by interrupted `save_model` calls."""
+    parent = Path(parent)
+    stale = [p for p in parent.glob(".*.tmp-*") if p.is_dir()] if parent.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
+
+
+def nonfinite_leaves(params: Any) -> list[str]:
+    """'/'-joined paths of the float leaves of `params` that hold NaN or Inf."""
+    bad = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        a = np.asarray(leaf)
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            bad.append("/".join(str(getattr(k, "key", k)) for k in path))
+    return bad
+
+
+def check_finite(params: Any, source: str | os.PathLike) -> None:
+    """ValueError (one line) if any param of `source` is NaN or Inf."""
+    bad = nonfinite_leaves(params)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ValueError(f"{source}: params contain NaN/Inf ({', '.join(bad[:3])}{more})")
 
 
 def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
@@ -83,4 +120,5 @@ def load_model(directory: str | os.PathLike) -> tuple[Any, Any, dict[str, Any]]:
     meta = read_meta(directory)
     model = models.create(meta["model"], meta["scale"], **meta.get("overrides", {}))
     params = load_params(directory, model)
+    check_finite(params, directory)
     return model, jax.device_put(params), meta

@@ -6,19 +6,53 @@ whose preservation policy is "the latest `keep`, and every step in `keep_steps`"
 points survive rotation — `max_to_keep` alone would delete them). Each checkpoint holds the
 TrainState (`state`), the data iterator state (`data`, JSON) and free-form JSON (`meta`).
 Orbax writes a step under a temporary name and renames it when complete, so a step killed
-half-way is never listed or restored.
+half-way is never listed or restored; leftover temporary directories are removed on start.
+
+`restore_latest` falls back: a checkpoint that fails to load (truncated or missing files,
+bad metadata, non-finite params) is reported in one line, moved aside to
+`<directory>.unreadable/<step>` (never deleted) and the next older one is tried; only when
+none loads does it raise `CheckpointError` listing every step tried.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from orbax.checkpoint.checkpoint_managers import save_decision_policy as sdp
+
+
+class CheckpointError(RuntimeError):
+    """No checkpoint of a run could be restored."""
+
+
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """`Type: first line of the message` of the root cause, shortened (for one-line reports of
+    errors raised deep inside Orbax/TensorStore, whose outer messages dump specs)."""
+    seen = set()
+    while (e.__cause__ or e.__context__) is not None and id(e) not in seen:
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    msg = f"{type(e).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def all_finite(tree: Any) -> bool:
+    """True when every float leaf of `tree` is free of NaN and Inf (host-side check)."""
+    for leaf in jax.tree.leaves(tree):
+        a = np.asarray(leaf)
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            return False
+    return True
 
 
 class Checkpointer:
@@ -36,14 +70,18 @@ class Checkpointer:
         if keep_steps:
             save.append(sdp.SpecificStepsPolicy(steps=tuple(int(s) for s in keep_steps)))
             keep_policies.append(pp.CustomSteps(steps=[int(s) for s in keep_steps]))
-        options = ocp.CheckpointManagerOptions(
+        self._options = ocp.CheckpointManagerOptions(
             save_decision_policy=sdp.AnySavePolicy(save),
             preservation_policy=pp.AnyPreservationPolicy(keep_policies),
             enable_async_checkpointing=async_save,
+            cleanup_tmp_directories=True,
             create=True,
         )
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "data", "meta")
+        self.manager = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
+        return ocp.CheckpointManager(
+            self.directory, options=self._options, item_names=("state", "data", "meta")
         )
 
     def latest_step(self) -> int | None:
@@ -64,6 +102,9 @@ class Checkpointer:
             force=force,
         )
 
+    def should_save(self, step: int) -> bool:
+        return self.manager.should_save(step)
+
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict, dict]:
         """(state, data iterator state, meta) of `step`; `abstract_state` gives types/shardings."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
@@ -75,7 +116,53 @@ class Checkpointer:
                 meta=ocp.args.JsonRestore(),
             ),
         )
+        if out["data"] is None or out["meta"] is None:
+            raise ValueError("data or meta item missing")
         return out["state"], out["data"], out["meta"]
+
+    def restore_latest(
+        self,
+        abstract_state: Any,
+        report: Callable[[str], None] = print,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> tuple[int, Any, dict, dict] | None:
+        """Restore the newest loadable checkpoint: (step, state, data, meta), or None if none
+        exists. Unloadable ones are reported, moved aside and skipped (module docstring);
+        `check(state)` may return a reason to reject a state that loaded (e.g. NaN params)."""
+        tried: list[str] = []
+        for step in sorted(self.all_steps(), reverse=True):
+            try:
+                state, data, meta = self.restore(step, abstract_state)
+                reason = check(state) if check else None
+                if reason is None:
+                    return step, state, data, meta
+            except Exception as e:  # Orbax/tensorstore raise many types for damaged files
+                reason = one_line(e)
+            tried.append(f"step {step} ({reason})")
+            dest = self._move_aside(step)
+            report(f"warning: checkpoint step {step} does not load ({reason}); moved to {dest}")
+        if tried:
+            raise CheckpointError(
+                f"{self.directory}: no checkpoint loads; tried {'; '.join(tried)} "
+                f"(moved to {self.directory}.unreadable/)"
+            )
+        return None
+
+    def _move_aside(self, step: int) -> Path:
+        src = self.directory / str(step)
+        dest = self.directory.with_name(self.directory.name + ".unreadable") / str(step)
+        if jax.process_index() == 0 and src.exists():
+            if dest.exists():
+                dest = dest.with_name(f"{step}-{int(time.time())}")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), str(dest))
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"jaxsr_move_aside_{step}")
+        self.manager.close()
+        self.manager = self._open()
+        return dest
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

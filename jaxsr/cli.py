@@ -1,11 +1,17 @@
-"""Small helpers shared by the command-line entry points."""
+"""Small helpers shared by the command-line entry points: quiet logs, one-line errors."""
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
 
 # TFDS repeats these on every build/load of a custom-config builder; they are not actionable.
 _NOISE = ("Using custom data configuration", "OpenCV is not installed")
+
+EXIT_INTERRUPTED = 130
 
 
 class _DropNoise(logging.Filter):
@@ -14,8 +20,38 @@ class _DropNoise(logging.Filter):
         return not any(n in msg for n in _NOISE)
 
 
+def _drop_closed_loop_errors() -> None:
+    """Silence 'Event loop is closed' tracebacks that TensorStore callbacks print when an
+    Orbax restore failed half-way (the fallback then reports the failure in one line)."""
+    import threading
+
+    def closed_loop(exc: BaseException | None) -> bool:
+        return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+    sys_hook, thread_hook, unraisable_hook = (
+        sys.excepthook,
+        threading.excepthook,
+        sys.unraisablehook,
+    )
+
+    def excepthook(t, v, tb):  # type: ignore[no-untyped-def]
+        if not closed_loop(v):
+            sys_hook(t, v, tb)
+
+    def threadhook(args):  # type: ignore[no-untyped-def]
+        if not closed_loop(args.exc_value):
+            thread_hook(args)
+
+    def unraisable(u):  # type: ignore[no-untyped-def]
+        if not closed_loop(u.exc_value):
+            unraisable_hook(u)
+
+    sys.excepthook, threading.excepthook, sys.unraisablehook = excepthook, threadhook, unraisable
+
+
 def quiet_logs() -> None:
     """Show warnings and errors only (Orbax/JAX/TFDS log much at INFO) unless -v was given."""
+    _drop_closed_loop_errors()
     from absl import flags
     from absl import logging as absl_logging
 
@@ -25,3 +61,77 @@ def quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     absl_logging.get_absl_handler().addFilter(_DropNoise())
     logging.getLogger("absl").addFilter(_DropNoise())
+
+
+# errors the user can act on: shown as their message alone; anything else keeps its type
+_USER_ERRORS = (
+    "ValueError",
+    "FileNotFoundError",
+    "FileExistsError",
+    "CheckpointMismatch",
+    "Diverged",
+    "CheckpointError",
+    "Interrupted",
+    "PermissionError",
+    "ImportError",
+    "NotADirectoryError",
+    "IsADirectoryError",
+)
+
+
+def fail(e: BaseException | str, code: int = 1) -> NoReturn:
+    """Print `error: <one line>` to stderr and exit (no traceback)."""
+    if isinstance(e, str):
+        msg = e
+    else:
+        from jaxsr.interrupt import Interrupted
+
+        if isinstance(e, Interrupted):
+            interrupted(str(e))
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        msg = lines[0] if lines else ""
+        if isinstance(e, OSError) and e.filename:
+            msg = f"{e.filename}: {e.strerror}"
+        if type(e).__name__ not in _USER_ERRORS:
+            msg = f"{type(e).__name__}: {msg}"
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+    _exit(code)
+
+
+def interrupted(msg: str) -> NoReturn:
+    print(f"interrupted: {msg}", file=sys.stderr, flush=True)
+    _exit(EXIT_INTERRUPTED)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit now. The trainer has already closed its checkpointer and logs on every error
+    path; a normal interpreter shutdown would only let Orbax/TensorStore threads of a failed
+    restore print tracebacks after the one-line message."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def parse_config_flags(argv: list[str]) -> list[str]:
+    """absl `flags_parser` that turns config-file and override errors into one line."""
+    from absl import flags
+
+    from jaxsr.validate import config_flag_error
+
+    for i, arg in enumerate(argv[1:], 1):
+        if arg == "--config" and i + 1 < len(argv):
+            arg = "--config=" + argv[i + 1]
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1].split(":", 1)[0]
+            if not Path(path).is_file():
+                fail(f"--config={path}: no such file", code=2)
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        msg = lines[0] if len(lines) < 2 else f"{lines[0].rstrip(':')}: {lines[-1]}"
+        fail(msg, code=2)
+    except KeyboardInterrupt:
+        interrupted("interrupted while reading the config")
+    except Exception as e:  # ml_collections raises KeyError/AttributeError/IOError/...
+        fail(config_flag_error(e, argv), code=2)

@@ -48,6 +48,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.ema_decay = 0.0  # > 0: keep an EMA of params, used for eval and the final model
 
     c.train = ml_collections.ConfigDict({"steps": 1000, "loss": "l1", "log_every": 100})
+    # a non-finite loss/gradient/param: "stop" (one-line error, nothing saved after the last
+    # finite checkpoint) or "skip" the update (at most max_nonfinite times); jaxsr.nonfinite
+    c.train.nonfinite = "stop"
+    c.train.max_nonfinite = 100
     c.eval = ml_collections.ConfigDict({"root": "", "sets": (), "every": 1000, "select": ""})
     c.ckpt = ml_collections.ConfigDict({"every": 1000, "keep": 3, "keep_steps": (), "async": True})
     c.mesh = ml_collections.ConfigDict({"num_devices": 0})  # 0: all devices

@@ -50,6 +50,7 @@ def load_model_and_params(
         from jaxsr.convert import import_torch
 
         module, params, _ = import_torch(weights, model, scale, **overrides)
+        checkpoint.check_finite(params, weights)
         return module, params, models.spec(model).name, scale
     raise ValueError(f"--weights is required for model {model!r}")
 
@@ -131,38 +132,90 @@ def evaluate(
     return out
 
 
+def parse_sets(text: str) -> list[str]:
+    """`"Set5, Set14"` -> `["Set5", "Set14"]`; empty names are an error."""
+    names = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise ValueError(f"--sets={text!r}: expected comma-separated set names, e.g. Set5,Set14")
+    return names
+
+
+def check_args(f: Any) -> list[str]:
+    """Every argument, before any model is loaded or image computed; returns the set names."""
+    from jaxsr import validate
+
+    sets = parse_sets(f.sets)
+    data = Path(f.data)
+    if not data.is_dir():
+        raise FileNotFoundError(f"--data={f.data}: no such folder")
+    missing = [s for s in sets if not (data / s / "HR").is_dir()]
+    if missing:
+        have = sorted(p.name for p in data.iterdir() if (p / "HR").is_dir())
+        raise FileNotFoundError(f"--sets: no {data}/<set>/HR folder for {missing}; found {have}")
+    for name in ("scale", "tile", "max_pixels"):
+        value = getattr(f, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name}={value} must be > 0")
+    if f.overlap < 0 or 2 * f.overlap >= f.tile:
+        raise ValueError(f"--overlap={f.overlap} must be >= 0 and < --tile/2 ({f.tile / 2:g})")
+    if f.model and f.model.lower() != "bicubic":
+        models.spec(f.model)
+    if f.weights and not Path(f.weights).exists():
+        raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
+    if f.json:
+        validate.check_output_file(f.json, "--json")
+    if f.save_images:
+        validate.check_output_dir(f.save_images, "--save_images")
+    return sets
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as JSON atomically (a temporary file renamed; removed on failure)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def main(argv: list[str]) -> None:
     from absl import flags
 
-    from jaxsr.cli import quiet_logs
-    from jaxsr.convert import CheckpointMismatch, parse_overrides
+    from jaxsr.cli import fail, interrupted, quiet_logs
+    from jaxsr.convert import parse_overrides
 
     quiet_logs()
     f = flags.FLAGS
     if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+        fail(f"unexpected arguments: {argv[1:]}", code=2)
+    try:
+        sets = check_args(f)
+        overrides = parse_overrides(f.override)
+    except Exception as e:
+        fail(e, code=2)
     try:
         res = evaluate(
             f.model,
             f.scale,
             f.weights,
             f.data,
-            [s for s in f.sets.split(",") if s],
+            sets,
             f.save_images,
-            parse_overrides(f.override),
+            overrides,
             f.tile,
             f.overlap,
             f.max_pixels,
         )
-    except (CheckpointMismatch, FileNotFoundError, ValueError, ImportError) as e:
-        raise SystemExit(f"error: {e}") from None
-    if f.json:
-        path = Path(f.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(res, indent=2) + "\n")
-        tmp.replace(path)
-        print(f"wrote {path}")
+        if f.json:
+            print(f"wrote {write_json(f.json, res)}")
+    except KeyboardInterrupt:
+        interrupted("evaluation stopped; no JSON written")
+    except Exception as e:
+        fail(e)
 
 
 def run() -> None:

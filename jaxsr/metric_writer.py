@@ -1,8 +1,11 @@
 """Metrics to `workdir/metrics.jsonl` (one JSON object per record) and TensorBoard events.
 
-TensorBoard event files are written with tensorboardX (no TensorFlow needed). On resume,
-`truncate_after(step)` drops records newer than the restored checkpoint so the log of a
-resumed run equals that of an uninterrupted one.
+`metrics.jsonl` is the record of truth; TensorBoard event files (written with tensorboardX,
+no TensorFlow) are derived from it. On every (re)start `truncate_after(step)` drops records
+newer than the step the run resumes from (the restored checkpoint, or the start of a run with
+none) and rewrites the event files from what is left, so the logs of a run that was killed —
+even during its first checkpoint save — and resumed equal those of an uninterrupted run: no
+duplicate records, one event file.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +21,53 @@ from typing import Any
 class MetricWriter:
     def __init__(self, workdir: str | os.PathLike, tensorboard: bool = True, enabled: bool = True):
         self.path = Path(workdir) / "metrics.jsonl"
+        self.tb_dir = Path(workdir) / "tensorboard"
         self.enabled = enabled
+        self.tensorboard = tensorboard
         self._tb = None
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if tensorboard:
-                from tensorboardX import SummaryWriter
 
-                self._tb = SummaryWriter(logdir=str(Path(workdir) / "tensorboard"))
+    def _open_tb(self) -> None:
+        if self.tensorboard and self._tb is None:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(logdir=str(self.tb_dir))
 
     def truncate_after(self, step: int) -> None:
-        if not self.enabled or not self.path.exists():
+        """Keep records with `step` <= `step`; rebuild the event files from them."""
+        if not self.enabled:
             return
-        keep = [
-            ln
-            for ln in self.path.read_text().splitlines()
-            if ln.strip() and json.loads(ln).get("step", 0) <= step
-        ]
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(ln + "\n" for ln in keep))
-        tmp.replace(self.path)
+        keep: list[str] = []
+        if self.path.exists():
+            for ln in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(ln)
+                except json.JSONDecodeError:  # a line cut by a kill
+                    continue
+                if rec.get("step", 0) <= step:
+                    keep.append(ln)
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(ln + "\n" for ln in keep))
+            tmp.replace(self.path)
+        if self.tensorboard:
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
+            shutil.rmtree(self.tb_dir, ignore_errors=True)
+            self._open_tb()
+            for ln in keep:
+                rec = json.loads(ln)
+                self._scalars(int(rec.pop("step")), rec.pop("kind", "train"), rec)
+            self.flush()
+
+    def _scalars(self, step: int, kind: str, values: dict[str, Any]) -> None:
+        self._open_tb()
+        if self._tb is None:
+            return
+        for k, v in values.items():
+            if isinstance(v, float) and math.isfinite(v):
+                self._tb.add_scalar(f"{kind}/{k}", v, step)
 
     def write(self, step: int, kind: str, values: dict[str, Any]) -> None:
         if not self.enabled:
@@ -45,12 +76,14 @@ class MetricWriter:
             k: (float(v) if isinstance(v, int | float) or hasattr(v, "item") else v)
             for k, v in values.items()
         }
+        # strict JSON: NaN/Inf (a diverged step) become null
+        strict = {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in clean.items()
+        }
         with self.path.open("a") as f:
-            f.write(json.dumps({"step": int(step), "kind": kind, **clean}) + "\n")
-        if self._tb is not None:
-            for k, v in clean.items():
-                if isinstance(v, float) and math.isfinite(v):
-                    self._tb.add_scalar(f"{kind}/{k}", v, int(step))
+            f.write(json.dumps({"step": int(step), "kind": kind, **strict}) + "\n")
+        self._scalars(int(step), kind, clean)
 
     def flush(self) -> None:
         if self._tb is not None:
@@ -59,6 +92,7 @@ class MetricWriter:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+            self._tb = None
 
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -28,6 +28,12 @@ class Progress:
             self._last = now
             self._draw(final=final)
 
+    def close(self) -> None:
+        """End an unfinished in-place bar with a newline (so a message after it starts clean)."""
+        if self.tty and self.n < self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
     def _draw(self, final: bool = False) -> None:
         el = time.perf_counter() - self.t0
         rate = self.n / el if el > 0 else 0.0

@@ -1,7 +1,9 @@
 """Train an SR model: `python -m jaxsr.train --config=configs/dense.py --workdir=DIR`.
 
 Config overrides: `--config.train.steps=1000`; variants: `--config=configs/dense.py:demo`.
-A run restarted with the same `--workdir` resumes from its latest checkpoint.
+A run restarted with the same `--workdir` resumes from its latest checkpoint. Errors (bad
+config or paths, divergence, no loadable checkpoint) are one line on stderr with exit code 1;
+Ctrl-C saves a checkpoint of the current step and exits with code 130.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from jaxsr import trainer
-    from jaxsr.cli import quiet_logs
+    from jaxsr.cli import fail, interrupted, quiet_logs
     from jaxsr.configs_lib import resolve_method
 
     quiet_logs()
-    cfg = _CONFIG.value
+    try:
+        cfg = _CONFIG.value
+    except Exception as e:  # the config file raised while loading (syntax error, bad variant)
+        fail(f"--config={flags.FLAGS['config'].config_filename}: {e}", code=2)
     workdir = _WORKDIR.value or cfg.get("workdir")
     if not workdir:
-        raise app.UsageError("--workdir is required (or set config.workdir)")
+        fail("--workdir is required (or set config.workdir)")
     try:
         if cfg.get("method", "dense") in ("upru", "dupru"):
             from jaxsr.pruning import iterative
@@ -32,10 +37,14 @@ def main(argv: list[str]) -> None:
             iterative.run(cfg, workdir)
         else:
             trainer.train(cfg, workdir, resolve_method(cfg))
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except KeyboardInterrupt:
+        interrupted("interrupted before training started; nothing to resume from was written")
+    except Exception as e:
+        fail(e)
 
 
 if __name__ == "__main__":
+    from jaxsr.cli import parse_config_flags
+
     flags.mark_flag_as_required("config")
-    app.run(main)
+    app.run(main, flags_parser=parse_config_flags)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,11 +33,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxsr import checkpoint as model_io
 from jaxsr import metrics as sr_metrics
-from jaxsr import models
+from jaxsr import models, nonfinite, validate
 from jaxsr.checkpointing import Checkpointer
 from jaxsr.data import pipeline, tfds_builders
 from jaxsr.data.benchmark import BenchmarkSet, load_set
 from jaxsr.inference import Predictor
+from jaxsr.interrupt import Interrupted, StopRequest
 from jaxsr.metric_writer import MetricWriter
 from jaxsr.optim import make_optimizer
 from jaxsr.progress import Progress
@@ -49,6 +52,8 @@ class TrainState:
     rng: jax.Array
     ema_params: Any
     extra: Any  # method state, e.g. {"masks": ...}
+    nonfinite: jax.Array  # number of non-finite steps (never applied; see jaxsr.nonfinite)
+    first_nonfinite: jax.Array  # step number of the first one, -1 if none
 
 
 @dataclasses.dataclass
@@ -99,13 +104,31 @@ def make_train_step(
             return loss_fn_(model.apply({"params": p}, x), y)
 
         value, grads = jax.value_and_grad(loss_fn)(state.params)
+        grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params, **state.extra)
         params = optax.apply_updates(state.params, updates)
         ema = state.ema_params
         if ema_decay > 0:
             ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
-        new = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
-        return new, {"loss": value, "grad_norm": optax.tree.norm(grads)}
+        # a non-finite step is not applied and is counted (policy on the host: jaxsr.nonfinite)
+        ok = jnp.isfinite(value) & jnp.isfinite(grad_norm) & nonfinite.tree_all_finite(params)
+        params, opt_state, ema = nonfinite.select(
+            ok, (params, opt_state, ema), (state.params, state.opt_state, state.ema_params)
+        )
+        step_no = state.step + 1
+        bad = jnp.where(ok, 0, 1).astype(jnp.int32)
+        first = jnp.where((state.first_nonfinite < 0) & ~ok, step_no, state.first_nonfinite).astype(
+            jnp.int32
+        )
+        new = state.replace(
+            step=step_no,
+            params=params,
+            opt_state=opt_state,
+            ema_params=ema,
+            nonfinite=state.nonfinite + bad,
+            first_nonfinite=first,
+        )
+        return new, {"loss": value, "grad_norm": grad_norm, "nonfinite": new.nonfinite}
 
     repl = NamedSharding(mesh, PartitionSpec())
     data = NamedSharding(mesh, PartitionSpec("data"))
@@ -136,6 +159,8 @@ def init_state(
         rng=key,
         ema_params=jax.tree.map(jnp.copy, params) if ema else {},
         extra=method.init_extra(params),
+        nonfinite=jnp.zeros((), jnp.int32),
+        first_nonfinite=jnp.full((), -1, jnp.int32),
     )
 
 
@@ -185,15 +210,17 @@ def _init_params_from(cfg: Any, model: Any) -> Any | None:
         return None
     src_path = Path(src)
     if src_path.is_dir():
-        return model_io.load_params(src_path, model)
-    if src_path.suffix == ".pth":
+        params = model_io.load_params(src_path, model)
+    elif src_path.suffix == ".pth":
         from jaxsr.convert import import_torch
 
         _, params, _ = import_torch(
             src_path, cfg.model.name, cfg.model.scale, **dict(cfg.model.get("overrides", {}))
         )
-        return params
-    raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
+    else:
+        raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
+    model_io.check_finite(params, f"init_from={src}")
+    return params
 
 
 def _save_model(cfg: Any, directory: Path, params: Any, source: str) -> None:
@@ -215,6 +242,23 @@ def _isatty() -> bool:
     return sys.stderr.isatty()
 
 
+def prepare_workdir(cfg: Any, workdir: str | os.PathLike, initial: dict | None = None) -> Path:
+    """Check the config and the workdir before any compute (one-line errors)."""
+    validate.check_train_config(cfg)
+    workdir = validate.check_workdir(workdir)
+    done = validate.checkpoint_steps(workdir / "checkpoints")
+    total = int(cfg.train.steps)
+    if done and done[-1] > total:
+        raise ValueError(
+            f"train.steps={total} but {workdir} already has a checkpoint at step {done[-1]}; "
+            "raise train.steps to continue, or use a new --workdir"
+        )
+    start = int((initial or {}).get("step", 0))
+    if start >= total:
+        raise ValueError(f"train.steps={total} leaves nothing to train after step {start}")
+    return workdir
+
+
 def train(
     cfg: Any,
     workdir: str | Path,
@@ -227,16 +271,26 @@ def train(
     `initial` (used only when `workdir` has no checkpoint yet) starts from given
     `params`, at step `step` (the lr schedule continues from there) and data position
     `data_state` — how a pruning round starts from a rewind point. The optimizer state
-    starts fresh."""
+    starts fresh.
+
+    Raises `nonfinite.Diverged` (policy `train.nonfinite`), `interrupt.Interrupted` (SIGINT/
+    SIGTERM, after saving a checkpoint), `checkpointing.CheckpointError` (no checkpoint of
+    the workdir loads), `ValueError`/`FileNotFoundError` (bad config, before any compute)."""
     t_start = time.perf_counter()
     method = method or Method()
-    workdir = Path(workdir).absolute()
+    workdir = prepare_workdir(cfg, workdir, initial)
     if cfg.get("distributed", False):
         jax.distributed.initialize()
     lead = jax.process_index() == 0
-    workdir.mkdir(parents=True, exist_ok=True)
+
+    def say(msg: str) -> None:
+        if lead:
+            print(msg, file=sys.stderr, flush=True)
+
     if lead:
         (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=2) + "\n")
+        for stale in model_io.remove_stale_tmp(workdir):
+            say(f"removed {stale.name}, left by an interrupted save")
 
     scale = int(cfg.model.scale)
     model = models.create(cfg.model.name, scale, **dict(cfg.model.get("overrides", {})))
@@ -285,63 +339,114 @@ def train(
     start = int(initial.get("step", 0)) if initial else 0
     if initial and initial.get("data_state") is not None:
         it.set_state(initial["data_state"])
-    latest = ckpt.latest_step()
-    if latest is not None:
-        state, data_state, meta = ckpt.restore(latest, state)
+
+    def reject(restored: TrainState) -> str | None:
+        return None if _finite_state(restored) else "non-finite params"
+
+    restored = ckpt.restore_latest(state, say, reject)
+    latest = None
+    if restored is not None:
+        latest, state, data_state, meta = restored
         it.set_state(data_state)
         best = meta.get("best", best)
         start = latest
-        writer.truncate_after(latest)
         if lead and not quiet:
             print(f"resumed from {ckpt.directory}/{latest}")
+    writer.truncate_after(start)  # drop records a killed run wrote after its last checkpoint
 
     total = int(cfg.train.steps)
+    if start >= total:
+        ckpt.close()
+        raise ValueError(f"train.steps={total} but the run resumes at step {start}")
     log_every, eval_every = int(cfg.train.log_every), int(cfg.eval.every)
     select = cfg.eval.get("select", "")
+    policy = cfg.train.get("nonfinite", "stop")
+    max_skips = int(cfg.train.get("max_nonfinite", 0))
     pred = Predictor(model, None, scale)
     bar = None
     if lead and not quiet:
         bar = Progress(total - start, "train", interval=0.5 if _isatty() else 10.0)
     pending: list[dict] = []
     last_eval: dict[str, float] = {}
+    saved = latest
     t_log, n_log = time.perf_counter(), 0
-    for step in range(start, total):
-        batch = shard_batch(next(it), mesh)
-        state, m = step_fn(state, batch)
-        pending.append(m)
-        n_log += 1
-        done = step + 1
-        if done % log_every == 0 or done == total:
-            vals = jax.device_get(pending)  # the only host sync of the loop
-            dt = time.perf_counter() - t_log
-            rec = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
-            rec["steps_per_s"] = n_log / dt
-            rec["patches_per_s"] = n_log * int(cfg.data.batch_size) / dt
-            writer.write(done, "train", rec)
-            pending, t_log, n_log = [], time.perf_counter(), 0
-            if bar:
-                psnr = next(
-                    (f" psnr {v:.2f}" for k, v in last_eval.items() if k.endswith("psnr_y")), ""
-                )
-                bar.update(0, f"loss {rec['loss']:.5f}{psnr}")
-        if eval_sets and (done % eval_every == 0 or done == total):
-            eval_params = state.ema_params if ema_decay > 0 else state.params
-            last_eval = evaluate_params(
-                pred, method.forward_params(eval_params, state.extra), eval_sets
-            )
-            writer.write(done, "eval", last_eval)
-            t_log = time.perf_counter()  # keep eval time out of the steps/s window
-            if select and select in last_eval and last_eval[select] > best["value"]:
-                best = {"step": done, "value": last_eval[select]}
-                if lead:
-                    _save_model(cfg, workdir / "best_model", eval_params, f"{workdir} step {done}")
-        meta = {"best": best, "method": method.name}
-        ckpt.save(done, state, it.get_state(), meta, force=done == total)
+
+    def health(step: int, counts: tuple[int, int] | None = None) -> None:
+        n_bad, first = counts or (int(state.nonfinite), int(state.first_nonfinite))
+        where = f"last finite checkpoint: step {saved}" if saved else "no checkpoint was saved"
+        nonfinite.check(policy, n_bad, first, max_skips, f"{where} in {ckpt.directory}")
+
+    stop = StopRequest()
+    try:
+        with stop:
+            for step in range(start, total):
+                batch = shard_batch(next(it), mesh)
+                state, m = step_fn(state, batch)
+                pending.append(m)
+                n_log += 1
+                done = step + 1
+                counts = None
+                if done % log_every == 0 or done == total:
+                    vals = jax.device_get(pending)  # the loop's host sync
+                    dt = time.perf_counter() - t_log
+                    rec = {k: float(np.mean([v[k] for v in vals])) for k in ("loss", "grad_norm")}
+                    counts = (int(vals[-1]["nonfinite"]), -1)
+                    if counts[0]:
+                        rec["nonfinite"] = counts[0]
+                        counts = (counts[0], int(state.first_nonfinite))
+                    rec["steps_per_s"] = n_log / dt
+                    rec["patches_per_s"] = n_log * int(cfg.data.batch_size) / dt
+                    writer.write(done, "train", rec)
+                    pending, t_log, n_log = [], time.perf_counter(), 0
+                    health(done, counts)
+                    if bar:
+                        psnr = next(
+                            (
+                                f" psnr {v:.2f}"
+                                for k, v in last_eval.items()
+                                if k.endswith("psnr_y")
+                            ),
+                            "",
+                        )
+                        bar.update(0, f"loss {rec['loss']:.5f}{psnr}")
+                if eval_sets and (done % eval_every == 0 or done == total):
+                    if counts is None:
+                        health(done)
+                    eval_params = state.ema_params if ema_decay > 0 else state.params
+                    last_eval = evaluate_params(
+                        pred, method.forward_params(eval_params, state.extra), eval_sets
+                    )
+                    writer.write(done, "eval", last_eval)
+                    t_log = time.perf_counter()  # keep eval time out of the steps/s window
+                    if select and select in last_eval and last_eval[select] > best["value"]:
+                        best = {"step": done, "value": last_eval[select]}
+                        if lead:
+                            _save_model(
+                                cfg, workdir / "best_model", eval_params, f"{workdir} step {done}"
+                            )
+                interrupted = stop.requested is not None
+                if done == total or interrupted or ckpt.should_save(done):
+                    if counts is None:
+                        health(done)  # never checkpoint past a non-finite step
+                    meta = {"best": best, "method": method.name}
+                    if ckpt.save(
+                        done, state, it.get_state(), meta, force=done == total or interrupted
+                    ):
+                        saved = done
+                if bar:
+                    bar.update(1, bar.postfix)
+                if interrupted:
+                    ckpt.close()
+                    raise Interrupted(
+                        f"{stop.requested} at step {done}: checkpoint saved in "
+                        f"{ckpt.directory}/{done}; rerun the same command to resume"
+                    )
+    finally:
+        ckpt.close()
+        writer.flush()
+        writer.close()
         if bar:
-            bar.update(1, bar.postfix)
-    ckpt.close()
-    writer.flush()
-    writer.close()
+            bar.close()
     final_params = state.ema_params if ema_decay > 0 else state.params
     summary = {
         "steps": total,
@@ -351,6 +456,8 @@ def train(
         "final_eval": last_eval,
         "devices": n_dev,
         "processes": jax.process_count(),
+        "nonfinite_skipped": int(state.nonfinite),
+        "first_nonfinite": int(state.first_nonfinite),
     }
     if lead:
         _save_model(cfg, workdir / "final_model", final_params, str(workdir))
@@ -362,3 +469,9 @@ def train(
                 f"best {select} {best['value']:.3f} @ {best['step']}; workdir {workdir}"
             )
     return summary
+
+
+def _finite_state(state: TrainState) -> bool:
+    from jaxsr.checkpointing import all_finite
+
+    return all_finite(state.params) and all_finite(state.ema_params)

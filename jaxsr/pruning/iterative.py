@@ -27,7 +27,7 @@ import numpy as np
 from flax import traverse_util
 
 from jaxsr import checkpoint as model_io
-from jaxsr import models, trainer
+from jaxsr import models, trainer, validate
 from jaxsr.checkpointing import Checkpointer
 from jaxsr.pruning import masks as masks_lib
 from jaxsr.pruning.methods import magnitude_pruning_method
@@ -121,10 +121,31 @@ def late_rewind_point(
     return point
 
 
+def check_config(cfg: Any) -> None:
+    """The pruning fields (and the training config), before any compute."""
+    validate.check_train_config(cfg)
+    p = cfg.pruning
+    if not 0 < float(p.percent) < 100:
+        raise ValueError(f"pruning.percent={p.percent} must be in (0, 100)")
+    if int(p.rounds) < 1:
+        raise ValueError(f"pruning.rounds={p.rounds} must be >= 1")
+    if p.get("scope", "layer") not in ("layer", "global"):
+        raise ValueError(f"pruning.scope={p.scope!r}; known: ['layer', 'global']")
+    rewind = int(p.get("rewind_step", 0))
+    if not 0 <= rewind < int(cfg.train.steps):
+        raise ValueError(
+            f"pruning.rewind_step={rewind} must be in [0, train.steps={cfg.train.steps})"
+        )
+    if float(p.get("freeze_eps", 0.0)) < 0:
+        raise ValueError(f"pruning.freeze_eps={p.freeze_eps} must be >= 0")
+    rules_for(cfg.model.name, p.get("rules"))
+
+
 def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]:
     """Run (or resume) all rounds; returns the per-round reports."""
-    workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
+    check_config(cfg)
+    workdir = validate.check_workdir(workdir)
+    model_io.remove_stale_tmp(workdir)
     p = cfg.pruning
     rounds, percent = int(p.rounds), float(p.percent)
     rewind_step = int(p.get("rewind_step", 0))

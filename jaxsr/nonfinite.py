@@ -1,0 +1,61 @@
+"""Divergence handling: detect a non-finite step on device, act on it on the host.
+
+Inside the jitted step (`guard`): the step is finite when the loss, the gradient norm and
+every new param are finite. A non-finite step is never applied — params, optimizer state and
+EMA keep their previous values (a `lax.cond`, no host sync) — and is counted in
+`TrainState.nonfinite`; `TrainState.first_nonfinite` keeps the step number of the first one.
+
+On the host (`check`), where the loop syncs anyway (log, eval, checkpoint, end), the policy
+`train.nonfinite` decides:
+
+- `"stop"` (default): raise `Diverged` naming the step; the trainer then saves nothing more,
+  so the newest checkpoint is the last finite one and no non-finite model becomes
+  `best_model` or `final_model`;
+- `"skip"`: go on without the bad updates; the count is logged as `nonfinite`, and the run
+  stops once more than `train.max_nonfinite` steps were skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+POLICIES = ("stop", "skip")
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss, gradient or param under the configured policy."""
+
+
+def tree_all_finite(tree: Any) -> jax.Array:
+    """Scalar bool: every float leaf of `tree` is finite (jittable)."""
+    leaves = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+    ]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def select(ok: jax.Array, new: Any, old: Any) -> Any:
+    """`new` if `ok` else `old` (exact). A `lax.cond`, not `jnp.where`: a select lets XLA
+    fuse the update differently, which moved clipped-gradient runs by float32 rounding."""
+    return jax.lax.cond(ok, lambda: new, lambda: old)
+
+
+def check(policy: str, nonfinite: int, first: int, max_skips: int, where: str) -> None:
+    """Host side: raise `Diverged` if the policy says the run must stop."""
+    if nonfinite <= 0:
+        return
+    if policy == "stop":
+        raise Diverged(
+            f"non-finite loss/gradient/params at step {first} (train.nonfinite='stop'); "
+            f"{where}; lower optim.lr, add optim.clip_norm, or set train.nonfinite='skip'"
+        )
+    if nonfinite > max_skips:
+        raise Diverged(
+            f"{nonfinite} non-finite steps skipped (first at step {first}) > "
+            f"train.max_nonfinite={max_skips}; {where}"
+        )

@@ -1,0 +1,174 @@
+"""Argument checks that run before any compute: one-line errors naming the key or path.
+
+`check_train_config(cfg)` checks a training config (numbers in range, names known, paths
+present, `eval.select` among the metrics the evaluation will produce); `check_workdir`
+and `check_output_file`/`check_output_dir` check that outputs can be written. All raise
+`ValueError`/`FileNotFoundError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+EVAL_METRICS = ("psnr_y", "ssim_y", "psnr_rgb")
+
+
+def _positive(cfg: Any, key: str, allow_zero: bool = False) -> None:
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    try:
+        value = float(node)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={node!r} is not a number") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{key}={node!r} must be {'>= 0' if allow_zero else '> 0'}")
+
+
+def _writable_dir(path: Path, what: str) -> None:
+    """`path` (a directory, created if missing) accepts new files."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what}={path}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{what}={path}: cannot create ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}={path}: not writable")
+
+
+def check_workdir(workdir: str | os.PathLike, what: str = "workdir") -> Path:
+    path = Path(workdir).absolute()
+    _writable_dir(path, what)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    p = Path(path).absolute()
+    _writable_dir(p, what)
+    return p
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """A file path that can be (over)written: not a directory, its parent writable."""
+    p = Path(path).absolute()
+    if p.is_dir():
+        raise ValueError(f"{what}={path}: is a directory, expected a file path")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ValueError(f"{what}={path}: not writable")
+    _writable_dir(p.parent, f"{what} (its folder)")
+    return p
+
+
+def eval_keys(sets: Any) -> list[str]:
+    """The metric names the in-training evaluation produces for `sets`."""
+    return [f"{s}/{k}" for s in sets for k in EVAL_METRICS]
+
+
+def checkpoint_steps(directory: str | os.PathLike) -> list[int]:
+    """Steps of the complete checkpoints in `directory` (numeric sub-folders), no Orbax."""
+    d = Path(directory)
+    return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
+
+
+def check_train_config(cfg: Any) -> None:
+    """Everything about a training config that can be checked without loading data."""
+    from jaxsr import models, nonfinite, optim
+
+    models.create(cfg.model.name, int(cfg.model.scale), **dict(cfg.model.get("overrides", {})))
+    scale = int(cfg.model.scale)
+    for key in (
+        "train.steps",
+        "train.log_every",
+        "ckpt.every",
+        "ckpt.keep",
+        "data.batch_size",
+        "data.hr_patch",
+        "data.num_threads",
+    ):
+        _positive(cfg, key)
+    for key in ("optim.lr", "data.prefetch", "optim.clip_norm", "optim.ema_decay"):
+        _positive(cfg, key, allow_zero=True)
+    if int(cfg.data.hr_patch) % scale:
+        raise ValueError(
+            f"data.hr_patch={cfg.data.hr_patch} is not a multiple of the scale {scale}"
+        )
+    if not 0 <= float(cfg.optim.ema_decay) < 1:
+        raise ValueError(f"optim.ema_decay={cfg.optim.ema_decay} must be in [0, 1)")
+    from jaxsr.trainer import LOSSES
+
+    if cfg.train.loss not in LOSSES:
+        raise ValueError(f"unknown train.loss {cfg.train.loss!r}; known: {sorted(LOSSES)}")
+    policy = cfg.train.get("nonfinite", "stop")
+    if policy not in nonfinite.POLICIES:
+        raise ValueError(f"train.nonfinite={policy!r}; known: {list(nonfinite.POLICIES)}")
+    if int(cfg.train.get("max_nonfinite", 0)) < 0:
+        raise ValueError(f"train.max_nonfinite={cfg.train.max_nonfinite} must be >= 0")
+    optim.make_optimizer(cfg.optim)  # unknown schedule, bad restart weights
+    _check_data(cfg)
+    _check_eval(cfg)
+    src = cfg.get("init_from")
+    if src and not (Path(src).is_dir() or (Path(src).is_file() and src.endswith(".pth"))):
+        raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
+
+
+def _check_data(cfg: Any) -> None:
+    from jaxsr.data import tfds_builders
+
+    t = cfg.data.train
+    kind = t.get("builder")
+    if kind not in tfds_builders.BUILDERS:
+        raise ValueError(f"data.train.builder={kind!r}; known: {sorted(tfds_builders.BUILDERS)}")
+    if kind == "sr_folder":
+        splits = dict(t.get("splits") or {})
+        split = t.get("split", "train")
+        if split not in splits:
+            raise ValueError(f"data.train.split={split!r} not in data.train.splits {list(splits)}")
+        for name, dirs in splits.items():
+            if not dirs:
+                raise ValueError(f"data.train.splits.{name}: no folders")
+            for pair in dirs:
+                for d in pair:
+                    if d is not None and not Path(d).is_dir():
+                        raise FileNotFoundError(f"data.train.splits.{name}: {d}: no such folder")
+    elif kind in ("div2k", "sr_benchmark"):
+        root = t.get("root")
+        if not root or not Path(root).is_dir():
+            raise FileNotFoundError(f"data.train.root={root!r}: no such folder")
+
+
+def _check_eval(cfg: Any) -> None:
+    ev = cfg.eval
+    sets, root, select = tuple(ev.get("sets") or ()), ev.get("root"), ev.get("select", "")
+    if sets:
+        _positive(cfg, "eval.every")
+        if not root:
+            raise ValueError(f"eval.sets={list(sets)} but eval.root is empty")
+        for s in sets:
+            if not isinstance(s, str) or not s.strip() or s != s.strip():
+                raise ValueError(f"eval.sets: bad set name {s!r}")
+            if not (Path(root) / s / "HR").is_dir():
+                raise FileNotFoundError(f"eval.sets: {Path(root) / s / 'HR'}: no such folder")
+    if select:
+        keys = eval_keys(sets)
+        if select not in keys:
+            hint = f"one of {keys}" if keys else "empty (no eval.sets)"
+            raise ValueError(f"eval.select={select!r} is not an eval metric; expected {hint}")
+
+
+_DID_YOU_MEAN = re.compile(r"Did you mean \"?([\w.]+)\"? instead of \"?([\w.]+)\"?")
+
+
+def config_flag_error(e: BaseException, argv: list[str]) -> str:
+    """One line for an error raised while ml_collections parses `--config...` flags."""
+    text = " ".join(str(a) for a in getattr(e, "args", ())) or str(e)
+    m = _DID_YOU_MEAN.search(text.replace("\\n", " ").replace('\\"', '"'))
+    bad = next((a for a in argv[1:] if m and a.startswith("--config.") and m.group(2) in a), None)
+    if m:
+        flag = bad.split("=")[0] if bad else f"'{m.group(2)}'"
+        return f"{flag}: unknown config key {m.group(2)!r}; did you mean {m.group(1)!r}?"
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(e).__name__

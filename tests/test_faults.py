@@ -1,0 +1,405 @@
+"""Fault injection: divergence, damaged checkpoints, kills, Ctrl-C, leftovers, bad arguments.
+
+Each case asserts the exit code (or exception), the one-line message and the files left
+behind. Real subprocesses are used where a process boundary matters (signals, CLI output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxsr import checkpoint, models, nonfinite, trainer
+from jaxsr.configs_lib import load_sibling
+from jaxsr.metric_writer import read_metrics
+
+from .conftest import REPO, sigkill_at_step, with_overrides
+
+TINY = REPO / "tests" / "configs" / "tiny.py"
+SAMPLES = REPO / "jaxsr" / "data" / "samples"
+
+
+def _tiny(data_dir, **over):
+    c = load_sibling(str(TINY), "tiny.py").get_config()
+    return with_overrides(c, **{"data.data_dir": str(data_dir), **over})
+
+
+def _params(model_dir: Path):
+    _, params, _ = checkpoint.load_model(model_dir)
+    return jax.tree.map(np.asarray, params)
+
+
+def _assert_same(a, b):
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def _cli(module: str, *args: str, timeout: int = 300, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        **popen,
+    )
+
+
+def _last_line(r: subprocess.CompletedProcess) -> str:
+    return r.stderr.strip().splitlines()[-1]
+
+
+def _no_traceback(r: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def _train_args(workdir: Path, data_dir: Path, *extra: str) -> list[str]:
+    return [
+        f"--config={TINY}",
+        f"--workdir={workdir}",
+        f"--config.data.data_dir={data_dir}",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir) -> Path:
+    """An uninterrupted 40-step tiny run (checkpoints every 10, keep 3)."""
+    work = tmp_path_factory.mktemp("ref")
+    trainer.train(_tiny(data_dir, **{"train.steps": 40, "ckpt.keep": 3}), work, quiet=True)
+    return work
+
+
+# --- divergence ------------------------------------------------------------------------------
+
+
+def test_divergence_stops_with_one_line_and_keeps_last_finite_checkpoint(tmp_path, data_dir):
+    """lr jumps to 1e6 after step 10: the run must stop naming the step, keep the finite
+    checkpoints, never write a non-finite best/final model, and exit 1."""
+    work = tmp_path / "w"
+    r = _cli(
+        "jaxsr.train",
+        *_train_args(
+            work,
+            data_dir,
+            "--config.train.steps=40",
+            "--config.optim.schedule=multistep",
+            "--config.optim.milestones=(10,)",
+            "--config.optim.gamma=1e9",
+            "--config.train.log_every=5",
+            "--config.ckpt.every=5",
+            "--config.eval.every=5",
+            "--config.eval.select=Demo/psnr_y",
+        ),
+    )
+    assert r.returncode == 1, r.stderr[-2000:]
+    _no_traceback(r)
+    line = _last_line(r)
+    assert line.startswith("error: non-finite loss/gradient/params at step 1"), line
+    first_bad = int(line.split("at step ")[1].split()[0].rstrip(";"))
+    assert 11 <= first_bad <= 15
+    assert f"last finite checkpoint: step 10 in {work / 'checkpoints'}" in line
+    steps = sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [5, 10]  # nothing saved at or after the bad step
+    assert not (work / "final_model").exists()
+    best = _params(work / "best_model")  # loads: it is finite
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(best))
+    assert json.loads((work / "best_model" / "jaxsr_model.json").read_text())["source"].endswith(
+        ("step 5", "step 10")
+    )
+    logged = [r for r in read_metrics(work) if r["kind"] == "train"]
+    assert logged[-1]["nonfinite"] >= 1 and logged[-1]["loss"] is None  # strict JSON: null
+    # resuming the same (diverging) command starts from the last finite checkpoint
+    r2 = _cli("jaxsr.train", *_train_args(work, data_dir, "--config.train.steps=12"))
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert f"resumed from {work / 'checkpoints'}/10" in r2.stdout
+
+
+def test_skip_policy_skips_exactly_and_counts(tmp_path, data_dir):
+    """After step 10 the lr becomes 1e27: a few steps later every update is non-finite.
+    `skip` must leave the params exactly where the last finite step left them (a run that
+    stops just before the first bad step) and count the skips; past `max_nonfinite` it stops."""
+    blow_up = {"optim.schedule": "step", "optim.step_size": 10, "optim.gamma": 1e30}
+    cfg = _tiny(data_dir, **{"train.steps": 18, "train.nonfinite": "skip", **blow_up})
+    res = trainer.train(cfg, tmp_path / "skip", quiet=True)
+    first = res["first_nonfinite"]
+    assert 11 <= first <= 14 and res["nonfinite_skipped"] == 18 - first + 1
+    before = trainer.train(
+        _tiny(data_dir, **{"train.steps": first - 1, **blow_up}), tmp_path / "ref", quiet=True
+    )
+    assert before["nonfinite_skipped"] == 0 and before["first_nonfinite"] == -1
+    _assert_same(
+        _params(tmp_path / "ref" / "final_model"), _params(tmp_path / "skip" / "final_model")
+    )
+    logged = {r["step"]: r for r in read_metrics(tmp_path / "skip") if r["kind"] == "train"}
+    assert "nonfinite" not in logged[first - 1] and logged[18]["nonfinite"] == 18 - first + 1
+    n = 18 - first + 1
+    cfg = _tiny(
+        data_dir,
+        **{"train.steps": 18, "train.nonfinite": "skip", "train.max_nonfinite": n - 1, **blow_up},
+    )
+    with pytest.raises(
+        nonfinite.Diverged, match=rf"{n} non-finite steps skipped \(first at step {first}\)"
+    ):
+        trainer.train(cfg, tmp_path / "skip_max", quiet=True)
+    assert not (tmp_path / "skip_max" / "final_model").exists()
+
+
+def test_evaluate_refuses_nonfinite_params(tmp_path):
+    model = models.create("msrresnet", 2, num_feat=8, num_block=1)
+    params = jax.tree.map(np.asarray, models.init_params(model, 0))
+    params["conv_last"]["bias"] = params["conv_last"]["bias"].copy()
+    params["conv_last"]["bias"][1] = np.nan
+    d = checkpoint.save_model(
+        tmp_path / "nan_model", params, "msrresnet", 2, {"num_feat": 8, "num_block": 1}
+    )
+    r = _cli("jaxsr.evaluate", f"--weights={d}", f"--data={SAMPLES}", "--sets=Demo")
+    assert r.returncode == 1
+    _no_traceback(r)
+    assert _last_line(r) == f"error: {d}: params contain NaN/Inf (conv_last/bias)"
+    with pytest.raises(ValueError, match="contain NaN/Inf"):
+        trainer.train(_tiny(tmp_path / "tfds", **{"init_from": str(d)}), tmp_path / "w", quiet=True)
+
+
+# --- damaged checkpoints ---------------------------------------------------------------------
+
+
+def _damage_array_file(step_dir: Path) -> Path:
+    """Truncate the largest array data file of a checkpoint step (as a full disk would)."""
+    files = [p for p in (step_dir / "state").rglob("*") if p.is_file() and "d" in p.parts]
+    victim = max(files, key=lambda p: p.stat().st_size)
+    victim.write_bytes(victim.read_bytes()[:16])
+    return victim
+
+
+def test_fallback_to_older_checkpoints(tmp_path, data_dir, reference, capsys):
+    work = tmp_path / "w"
+    trainer.train(_tiny(data_dir, **{"train.steps": 30, "ckpt.keep": 3}), work, quiet=True)
+    ck = work / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["10", "20", "30"]
+    _damage_array_file(ck / "30")
+    (ck / "20" / "data" / "metadata").write_text("")  # an emptied JSON item
+    res = trainer.train(_tiny(data_dir, **{"train.steps": 40, "ckpt.keep": 3}), work, quiet=True)
+    err = capsys.readouterr().err.strip().splitlines()
+    warn = [ln for ln in err if ln.startswith("warning: checkpoint step")]
+    assert len(warn) == 2, err
+    assert warn[0].startswith("warning: checkpoint step 30 does not load (")
+    assert warn[0].endswith(f"moved to {ck}.unreadable/30")
+    assert warn[1].startswith("warning: checkpoint step 20 does not load (")
+    assert res["resumed_from"] == 10
+    assert sorted(p.name for p in Path(f"{ck}.unreadable").iterdir()) == ["20", "30"]
+    # from step 10 on, the same data and updates: bit-identical to the uninterrupted run
+    _assert_same(_params(reference / "final_model"), _params(work / "final_model"))
+
+
+def test_no_loadable_checkpoint_is_one_line_listing_all(tmp_path, data_dir):
+    work = tmp_path / "w"
+    trainer.train(_tiny(data_dir, **{"train.steps": 20}), work, quiet=True)
+    for s in ("10", "20"):
+        _damage_array_file(work / "checkpoints" / s)
+    r = _cli("jaxsr.train", *_train_args(work, data_dir, "--config.train.steps=30"))
+    assert r.returncode == 1
+    _no_traceback(r)
+    line = _last_line(r)
+    assert line.startswith(f"error: {work / 'checkpoints'}: no checkpoint loads; tried step 20 (")
+    assert "; step 10 (" in line
+    assert not (work / "checkpoints" / "20").exists()
+    assert (work / "checkpoints.unreadable" / "10").is_dir()
+
+
+# --- kills, Ctrl-C, leftovers ----------------------------------------------------------------
+
+
+def _events(tb_dir: Path) -> tuple[int, list[tuple[str, int]]]:
+    """(number of event files, [(tag, step)] of all scalars), parsed from TFRecord framing."""
+    from tensorboardX.proto import event_pb2
+
+    files = sorted(tb_dir.glob("events.out.tfevents.*"))
+    out = []
+    for f in files:
+        buf, i = f.read_bytes(), 0
+        while i < len(buf):
+            (n,) = struct.unpack("<Q", buf[i : i + 8])
+            ev = event_pb2.Event.FromString(buf[i + 12 : i + 12 + n])
+            i += 12 + n + 4
+            out += [(v.tag, ev.step) for v in ev.summary.value]
+    return len(files), out
+
+
+def test_kill_before_first_checkpoint_no_duplicate_logs_or_events(tmp_path, data_dir):
+    work = tmp_path / "w"
+    args = _train_args(work, data_dir, "--config.train.steps=25", "--config.tensorboard=True")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxsr.train", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sigkill_at_step(proc, work / "metrics.jsonl", 3)
+    assert not [p for p in (work / "checkpoints").iterdir() if p.name.isdigit()]
+    # what a kill inside a model save leaves behind (save_model's temporary directory)
+    (work / ".best_model.tmp-x1y2").mkdir()
+    (work / ".best_model.tmp-x1y2" / "half").write_text("partial")
+    r = _cli("jaxsr.train", *args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "removed .best_model.tmp-x1y2, left by an interrupted save" in r.stderr
+    assert not list(work.glob(".*.tmp-*"))
+    steps = [rec["step"] for rec in read_metrics(work) if rec["kind"] == "train"]
+    assert steps == list(range(1, 26))
+    n_files, scalars = _events(work / "tensorboard")
+    assert n_files == 1
+    loss_steps = [s for tag, s in scalars if tag == "train/loss"]
+    assert loss_steps == list(range(1, 26))
+
+
+def test_ctrl_c_saves_and_resumes_exactly(tmp_path, data_dir, reference):
+    work = tmp_path / "w"
+    args = _train_args(work, data_dir, "--config.train.steps=40", "--config.ckpt.keep=3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxsr.train", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    metrics = work / "metrics.jsonl"
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 13:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("interrupted: SIGINT at step ")
+    at = int(line.split("at step ")[1].split(":")[0])
+    assert 13 <= at < 40
+    assert line.endswith(
+        f"checkpoint saved in {work / 'checkpoints'}/{at}; rerun the same command to resume"
+    )
+    assert (work / "checkpoints" / str(at)).is_dir() and not (work / "final_model").exists()
+    r = _cli("jaxsr.train", *args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resumed from {work / 'checkpoints'}/{at}" in r.stdout
+    _assert_same(_params(reference / "final_model"), _params(work / "final_model"))
+    steps = [rec["step"] for rec in read_metrics(work) if rec["kind"] == "train"]
+    assert steps == list(range(1, 41))
+
+
+def test_model_dirs_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        d = checkpoint.save_model(tmp_path / "m", {"w": np.ones(3, np.float32)}, "msrresnet", 2)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(d.stat().st_mode) == 0o755
+    for p in d.rglob("*"):
+        assert stat.S_IMODE(p.stat().st_mode) & 0o044 == 0o044, p  # readable by group/others
+
+
+# --- arguments first ---------------------------------------------------------------------------
+
+_TRAIN_BAD = [
+    (
+        ["--config.train.stepz=3"],
+        "error: --config.train.stepz: unknown config key 'stepz'; did you mean 'steps'?",
+        2,
+    ),
+    (
+        ["--config.trian.steps=3"],
+        "error: --config.trian.steps: unknown config key 'trian'; did you mean 'train'?",
+        2,
+    ),
+    (["--config.train.steps=0"], "error: train.steps=0 must be > 0", 1),
+    (["--config.eval.every=0"], "error: eval.every=0 must be > 0", 1),
+    (["--config.data.batch_size=0"], "error: data.batch_size=0 must be > 0", 1),
+    (
+        ["--config.eval.select=Demo/psnr"],
+        "error: eval.select='Demo/psnr' is not an eval metric; expected one of "
+        "['Demo/psnr_y', 'Demo/ssim_y', 'Demo/psnr_rgb']",
+        1,
+    ),
+    (
+        ["--config.train.nonfinite=ignore"],
+        "error: train.nonfinite='ignore'; known: ['stop', 'skip']",
+        1,
+    ),
+]
+
+
+@pytest.mark.parametrize("extra,message,code", _TRAIN_BAD)
+def test_train_rejects_bad_config_before_compute(tmp_path, extra, message, code):
+    work = tmp_path / "w"
+    t0 = time.perf_counter()
+    r = _cli("jaxsr.train", *_train_args(work, tmp_path / "tfds", *extra))
+    assert (r.returncode, _last_line(r)) == (code, message), r.stderr[-2000:]
+    _no_traceback(r)
+    assert not work.exists() and not (tmp_path / "tfds").exists()  # nothing computed or written
+    assert time.perf_counter() - t0 < 60
+
+
+def test_train_rejects_bad_workdirs_and_stale_step_counts(tmp_path, data_dir):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    r = _cli("jaxsr.train", *_train_args(f, data_dir))
+    assert (r.returncode, _last_line(r)) == (
+        1,
+        f"error: workdir={f}: exists and is not a directory",
+    )
+    r = _cli("jaxsr.train", *_train_args(f / "w", data_dir))
+    assert r.returncode == 1
+    assert _last_line(r).startswith(f"error: workdir={f / 'w'}: cannot create (")
+    _no_traceback(r)
+
+
+def test_fewer_steps_than_the_checkpoint_is_an_error(tmp_path, data_dir, reference):
+    with pytest.raises(
+        ValueError, match=r"train.steps=30 but .* already has a checkpoint at step 40"
+    ):
+        trainer.train(_tiny(data_dir, **{"train.steps": 30}), reference, quiet=True)
+    r = _cli("jaxsr.train", *_train_args(tmp_path / "w", data_dir, "--config.train.steps=-1"))
+    assert _last_line(r) == "error: train.steps=-1 must be > 0"
+
+
+def test_evaluate_checks_arguments_before_compute(tmp_path):
+    base = ["--model=bicubic", "--scale=2", f"--data={SAMPLES}"]
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (
+            [f"--json={tmp_path / 'adir'}", "--sets=Demo"],
+            f"error: --json={tmp_path / 'adir'}: is a directory, expected a file path",
+        ),
+        (
+            ["--sets=Demo, Nope"],
+            f"error: --sets: no {SAMPLES}/<set>/HR folder for ['Nope']; found ['Demo']",
+        ),
+        (["--sets="], "error: --sets='': expected comma-separated set names, e.g. Set5,Set14"),
+        (["--sets=Demo", "--tile=0"], "error: --tile=0 must be > 0"),
+    ]
+    for extra, message in cases:
+        r = _cli("jaxsr.evaluate", *base, *extra)
+        assert (r.returncode, _last_line(r)) == (2, message), r.stderr[-1500:]
+        assert "==" not in r.stdout  # no set was computed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]  # no leftovers
+    out = tmp_path / "res.json"
+    r = _cli("jaxsr.evaluate", *base, "--sets= Demo ", f"--json={out}")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert list(json.loads(out.read_text())["sets"]) == ["Demo"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "res.json"]
