@@ -204,19 +204,41 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def check_args(f: Any) -> dict[str, Any]:
+    """All arguments, before the checkpoint is read; returns the model overrides."""
+    from jaxsr import validate
+
+    models.spec(f.model)
+    if f.scale <= 0:
+        raise ValueError(f"--scale={f.scale} must be > 0")
+    if not Path(f.torch).is_file():
+        raise FileNotFoundError(f"--torch={f.torch}: no such file")
+    out = Path(f.out)
+    if out.exists() and not f.overwrite:
+        raise FileExistsError(f"--out={f.out}: already exists (pass --overwrite)")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out={f.out}: exists and is not a directory")
+    validate.check_output_dir(out.absolute().parent, "--out (its folder)")
+    return parse_overrides(f.override)
+
+
 def main(argv: list[str]) -> None:
     from absl import flags
 
     from jaxsr import checkpoint
-    from jaxsr.cli import quiet_logs
+    from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
     f = flags.FLAGS
     if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments: {argv[1:]}")
-    overrides = parse_overrides(f.override)
+        fail(f"unexpected arguments: {argv[1:]}", code=2)
+    try:
+        overrides = check_args(f)
+    except Exception as e:
+        fail(e, code=2)
     try:
         _, params, notes = import_torch(f.torch, f.model, f.scale, **overrides)
+        checkpoint.check_finite(params, f.torch)
         out = checkpoint.save_model(
             f.out,
             params,
@@ -226,8 +248,10 @@ def main(argv: list[str]) -> None:
             source=str(Path(f.torch).resolve()),
             overwrite=f.overwrite,
         )
-    except (CheckpointMismatch, FileNotFoundError, FileExistsError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except KeyboardInterrupt:
+        interrupted("conversion stopped; nothing written")
+    except Exception as e:
+        fail(e)
     for n in notes:
         print(f"note: {n}")
     print(f"wrote {out} ({models.num_params(params):,} params)")

@@ -20,6 +20,8 @@ def table(paths: list[str]) -> str:
             res = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise SystemExit(f"error: {path}: {e}") from None
+        if not isinstance(res, dict) or not isinstance(res.get("sets"), dict):
+            raise SystemExit(f"error: {path}: not a jaxsr.evaluate --json result (no 'sets')")
         for name, r in res["sets"].items():
             rows.append(
                 f"| {res['model']} | x{res['scale']} | {name} | {r['num_images']} | "
@@ -30,4 +32,6 @@ def table(paths: list[str]) -> str:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m jaxsr.summarize RESULT.json [RESULT.json ...]")
     print(table(sys.argv[1:]))

@@ -403,3 +403,77 @@ def test_evaluate_checks_arguments_before_compute(tmp_path):
     assert r.returncode == 0, r.stderr[-1500:]
     assert list(json.loads(out.read_text())["sets"]) == ["Demo"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "res.json"]
+
+
+def test_convert_checks_arguments_first(tmp_path):
+    r = _cli(
+        "jaxsr.convert", "--model=rfdn", f"--torch={tmp_path / 'no.pth'}", f"--out={tmp_path / 'o'}"
+    )
+    assert (r.returncode, _last_line(r)) == (
+        2,
+        f"error: --torch={tmp_path / 'no.pth'}: no such file",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- data: stale builds, 16-bit images -------------------------------------------------------
+
+
+def test_changed_training_image_is_seen_by_the_next_run(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("astronaut.png", "coffee.png"):
+        Image.open(SAMPLES / "train" / name).crop((0, 0, 96, 96)).save(folder / name)
+    cfg_file = tmp_path / "cfg.py"
+    cfg_file.write_text(
+        "from jaxsr.configs_lib import load_sibling\n"
+        "def get_config(arg=None):\n"
+        f"    c = load_sibling({str(TINY)!r}, 'tiny.py').get_config()\n"
+        f"    c.data.train.splits = {{'train': [({str(folder)!r}, None)]}}\n"
+        "    return c\n"
+    )
+    args = [
+        f"--config={cfg_file}",
+        f"--config.data.data_dir={tmp_path / 'tfds'}",
+        "--config.train.steps=1",
+        "--config.eval.sets=()",
+        "--config.eval.select=",
+    ]
+    r1 = _cli("jaxsr.train", f"--workdir={tmp_path / 'a'}", *args)
+    assert r1.returncode == 0, r1.stderr[-2000:]
+    assert "(first build)" in r1.stderr
+    time.sleep(0.01)  # a new mtime even on coarse clocks
+    Image.open(SAMPLES / "train" / "rocket.jpg").crop((0, 0, 96, 96)).save(folder / "coffee.png")
+    r2 = _cli("jaxsr.train", f"--workdir={tmp_path / 'b'}", *args)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert "sr_folder: rebuilding (train: 1 changed: coffee.png" in r2.stderr
+    r3 = _cli("jaxsr.train", f"--workdir={tmp_path / 'c'}", *args)
+    assert "rebuilding" not in r3.stderr and "first build" not in r3.stderr  # unchanged: reused
+
+
+def test_16bit_gray_set_scores_like_its_8bit_twin(tmp_path):
+    """A set stored as 16-bit gray PNGs evaluates exactly like the same set in 8 bits."""
+    from PIL import Image
+
+    g8 = np.asarray(Image.open(SAMPLES / "Demo" / "HR" / "chelsea.png").convert("L"))
+    for name, img in (
+        ("Gray8", Image.fromarray(g8)),
+        ("Gray16", Image.fromarray(g8.astype(np.uint16) * 257)),
+    ):
+        (tmp_path / name / "HR").mkdir(parents=True)
+        img.save(tmp_path / name / "HR" / "chelsea.png")
+    assert Image.open(tmp_path / "Gray16" / "HR" / "chelsea.png").mode.startswith("I;16")
+    out = tmp_path / "r.json"
+    r = _cli(
+        "jaxsr.evaluate",
+        "--model=bicubic",
+        "--scale=4",
+        f"--data={tmp_path}",
+        "--sets=Gray8,Gray16",
+        f"--json={out}",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    sets = json.loads(out.read_text())["sets"]
+    assert sets["Gray16"]["psnr_y"] == sets["Gray8"]["psnr_y"] > 25
