@@ -2,8 +2,8 @@
 
 The step is one `jax.jit` over a `jax.sharding.Mesh` with a single axis `data`: the batch is
 split along it, params and optimizer state are replicated, the state buffers are donated.
-The same code runs on one CPU, several (simulated or real) devices and several hosts
-(`jax.distributed.initialize()` when `config.distributed` is set). Metrics stay on device and
+The same code runs on one CPU, several (simulated or real) devices and several processes
+or hosts (`config.distributed`, see `jaxsr.distributed`). Metrics stay on device and
 are fetched only every `log_every` steps.
 
 Pruning methods plug in without touching this file through `Method` (see `jaxsr.pruning`):
@@ -30,8 +30,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxsr import checkpoint as model_io
+from jaxsr import distributed, models
 from jaxsr import metrics as sr_metrics
-from jaxsr import models
 from jaxsr.checkpointing import Checkpointer
 from jaxsr.data import pipeline, tfds_builders
 from jaxsr.data.benchmark import BenchmarkSet, load_set
@@ -231,8 +231,7 @@ def train(
     t_start = time.perf_counter()
     method = method or Method()
     workdir = Path(workdir).absolute()
-    if cfg.get("distributed", False):
-        jax.distributed.initialize()
+    distributed.initialize(cfg)  # before any JAX computation; no-op unless cfg.distributed
     lead = jax.process_index() == 0
     workdir.mkdir(parents=True, exist_ok=True)
     if lead:
@@ -245,7 +244,8 @@ def train(
     if cfg.data.batch_size % n_dev:
         raise ValueError(f"data.batch_size={cfg.data.batch_size} not divisible by {n_dev} devices")
 
-    pairs = load_train_pairs(cfg, scale)
+    with distributed.lead_first("train_data"):  # process 0 builds the TFDS dataset once
+        pairs = load_train_pairs(cfg, scale)
     ds = pipeline.train_dataset(
         pairs,
         int(cfg.data.hr_patch),
