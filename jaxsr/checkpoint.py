@@ -9,6 +9,11 @@ The directory is written under a temporary name (`.DIR.tmp-*`) and renamed when 
 so an interrupted save never leaves something that `load_model` accepts; `remove_stale_tmp`
 deletes such leftovers (the trainer calls it on start). Directories get the user's normal
 permissions (umask), not `mkdtemp`'s 0700. `load_model` refuses params with NaN/Inf.
+
+Saving and loading are local to the calling process (Orbax restricted to it, no cross-process
+barriers), so in a multi-process run one process can write a model directory while the others
+go on: `save_model` fetches arrays that span other processes' devices (replicated params) to
+host memory first. Call `save_model` for a given directory from one process only.
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ from jaxsr import models
 META_FILE = "jaxsr_model.json"
 
 
+def _local_options() -> ocp.options.MultiprocessingOptions:
+    """Orbax options for I/O by this process alone (its barriers become no-ops)."""
+    me = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+
+
+def _to_host(x: Any) -> Any:
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return np.asarray(jax.device_get(x))  # replicated across processes: one local copy
+    return x
+
+
 def save_model(
     directory: str | os.PathLike,
     params: Any,
@@ -43,10 +60,11 @@ def save_model(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: already exists (pass overwrite=True / --overwrite)")
     out.parent.mkdir(parents=True, exist_ok=True)
+    params = jax.tree.map(_to_host, params)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())
-        ckptr = ocp.StandardCheckpointer()
+        ckptr = ocp.StandardCheckpointer(multiprocessing_options=_local_options())
         ckptr.save(tmp / "params", params)
         ckptr.wait_until_finished()
         meta = {"model": model, "scale": scale, "overrides": overrides or {}, "source": source}
@@ -110,7 +128,8 @@ def load_params(directory: str | os.PathLike, model: Any) -> Any:
         raise FileNotFoundError(f"{path}: missing params checkpoint")
     target = models.abstract_params(model)
     try:
-        return ocp.StandardCheckpointer().restore(path, target)
+        ckptr = ocp.StandardCheckpointer(multiprocessing_options=_local_options())
+        return ckptr.restore(path, target)
     except Exception as e:  # orbax raises many types for a tree mismatch
         raise ValueError(f"{path}: params do not match the model ({type(e).__name__}: {e})") from e
 

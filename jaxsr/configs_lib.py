@@ -15,7 +15,18 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.workdir = ""
-    c.distributed = False  # call jax.distributed.initialize() (TPU pods, SLURM)
+    c.distributed = False  # join JAX's distributed runtime (jaxsr/distributed.py)
+    # unset fields come from $JAX_COORDINATOR_ADDRESS, $JAX_NUM_PROCESSES, $JAX_PROCESS_ID or
+    # JAX's cluster detection (TPU pods, SLURM, Open MPI)
+    c.cluster = ml_collections.ConfigDict(
+        {
+            "coordinator": "",  # host:port of process 0
+            "num_processes": 0,
+            "process_id": -1,
+            "cpu_collectives": "gloo",  # CPU devices across processes: gloo | mpi
+            "heartbeat_timeout_s": 100,  # the others give up on a dead process after this
+        }
+    )
     c.init_from = ""  # model dir (jaxsr.convert / best_model) or a .pth file
     c.tensorboard = True
     c.method = "dense"

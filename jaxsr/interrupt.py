@@ -4,6 +4,11 @@ Inside `StopRequest()` the first SIGINT/SIGTERM only sets `requested`; the train
 polls it between steps (a Python bool, no device sync), saves a checkpoint of the current
 step, waits for it and raises `Interrupted`. A second Ctrl-C raises `KeyboardInterrupt` at
 once. Outside the main thread (where Python allows no handlers) it does nothing.
+
+In a multi-process run every process must stop at the same step (the step is a collective),
+so the trainer polls only at log steps there and all processes agree through a tiny
+all-gather (`jaxsr.distributed.any_process`): a signal to any one process stops them all.
+These handlers replace JAX's preemption notifier for SIGTERM while training runs.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The step is one `jax.jit` over a `jax.sharding.Mesh` with a single axis `data`: the batch is
 split along it, params and optimizer state are replicated, the state buffers are donated.
-The same code runs on one CPU, several (simulated or real) devices and several hosts
-(`jax.distributed.initialize()` when `config.distributed` is set). Metrics stay on device and
+The same code runs on one CPU, several (simulated or real) devices and several processes
+or hosts (`config.distributed`, see `jaxsr.distributed`). Metrics stay on device and
 are fetched only every `log_every` steps.
 
 Pruning methods plug in without touching this file through `Method` (see `jaxsr.pruning`):
@@ -32,8 +32,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxsr import checkpoint as model_io
+from jaxsr import distributed, models, nonfinite, validate
 from jaxsr import metrics as sr_metrics
-from jaxsr import models, nonfinite, validate
 from jaxsr.checkpointing import Checkpointer
 from jaxsr.data import pipeline, tfds_builders
 from jaxsr.data.benchmark import BenchmarkSet, load_set
@@ -279,8 +279,7 @@ def train(
     t_start = time.perf_counter()
     method = method or Method()
     workdir = prepare_workdir(cfg, workdir, initial)
-    if cfg.get("distributed", False):
-        jax.distributed.initialize()
+    distributed.initialize(cfg)  # before any JAX computation; no-op unless cfg.distributed
     lead = jax.process_index() == 0
 
     def say(msg: str) -> None:
@@ -299,7 +298,8 @@ def train(
     if cfg.data.batch_size % n_dev:
         raise ValueError(f"data.batch_size={cfg.data.batch_size} not divisible by {n_dev} devices")
 
-    pairs = load_train_pairs(cfg, scale)
+    with distributed.lead_first("train_data"):  # process 0 builds the TFDS dataset once
+        pairs = load_train_pairs(cfg, scale)
     ds = pipeline.train_dataset(
         pairs,
         int(cfg.data.hr_patch),
@@ -424,7 +424,13 @@ def train(
                             _save_model(
                                 cfg, workdir / "best_model", eval_params, f"{workdir} step {done}"
                             )
-                interrupted = stop.requested is not None
+                # a stop request (signal) must be agreed by all processes, at the same step
+                interrupted = (
+                    stop.requested is not None
+                    if jax.process_count() == 1
+                    else (done % log_every == 0 or done == total)
+                    and distributed.any_process(stop.requested is not None)
+                )
                 if done == total or interrupted or ckpt.should_save(done):
                     if counts is None:
                         health(done)  # never checkpoint past a non-finite step
@@ -438,7 +444,7 @@ def train(
                 if interrupted:
                     ckpt.close()
                     raise Interrupted(
-                        f"{stop.requested} at step {done}: checkpoint saved in "
+                        f"{stop.requested or 'stop request'} at step {done}: checkpoint saved in "
                         f"{ckpt.directory}/{done}; rerun the same command to resume"
                     )
     finally:

@@ -58,12 +58,18 @@ def run_with_8_cpu_devices(code: str, timeout: int = 900) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def complete_lines(path: Path) -> list[str]:
+    """The lines of a file being appended to, without a last line still being written."""
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
 def sigkill_at_step(proc: subprocess.Popen, metrics: Path, step: int, timeout: float = 600) -> int:
     """SIGKILL `proc` once `metrics` (a metrics.jsonl) logs `step` or later; returns that step."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         if metrics.exists():
-            lines = metrics.read_text().splitlines()
+            lines = complete_lines(metrics)
             if lines and json.loads(lines[-1])["step"] >= step:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()

@@ -24,7 +24,7 @@ from jaxsr import checkpoint, models, nonfinite, trainer
 from jaxsr.configs_lib import load_sibling
 from jaxsr.metric_writer import read_metrics
 
-from .conftest import REPO, sigkill_at_step, with_overrides
+from .conftest import REPO, complete_lines, sigkill_at_step, with_overrides
 
 TINY = REPO / "tests" / "configs" / "tiny.py"
 SAMPLES = REPO / "jaxsr" / "data" / "samples"
@@ -280,7 +280,7 @@ def test_ctrl_c_saves_and_resumes_exactly(tmp_path, data_dir, reference):
     deadline = time.time() + 300
     metrics = work / "metrics.jsonl"
     while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 13:
+        if metrics.exists() and len(complete_lines(metrics)) >= 13:
             proc.send_signal(signal.SIGINT)
             break
         time.sleep(0.01)

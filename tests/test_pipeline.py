@@ -63,9 +63,10 @@ def test_per_host_shards_partition_the_stream():
         ds = pipeline.train_dataset(pairs, 8, 2, 4, seed=3, process_index=host, process_count=2)
         it = pipeline.train_iterator(ds)
         imgs = [int(p[0, 0, 0]) for _ in range(5) for p in next(it)["lr"]]
-        assert imgs == order[host::2]  # host h takes global positions h, h+2, ...
+        # global batch t (4 samples) = host 0's block, then host 1's: host h takes 4t+2h, +1
+        assert imgs == [order[4 * t + 2 * host + j] for t in range(5) for j in range(2)]
         seen.append(imgs)
-    assert sorted(seen[0][:5] + seen[1][:5]) == sorted(order[:10])
+    assert sorted(seen[0] + seen[1]) == sorted(order[:20])
 
 
 def test_patch_larger_than_image_is_named():

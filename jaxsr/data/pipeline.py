@@ -4,13 +4,17 @@
 `{"lr": uint8 [B, p, p, 3], "hr": uint8 [B, p*s, p*s, 3]}` per-host batches:
 
     MapDataset.source(indices).shuffle(seed).repeat()   # a new order every epoch
-      [process_index::process_count]                    # per-host shard of the sample stream
-      .random_map(crop_and_augment, seed=seed)          # per-sample RNG from (seed, index)
-      .batch(B // process_count).to_iter_dataset(...)
+      .random_map(crop_and_augment, seed=seed + 1)      # per-sample RNG from (seed, index)
+      .batch(B // process_count)                        # blocks of the global stream
+      [process_index::process_count]                    # this host's block of each batch
+      .to_iter_dataset(...)
 
-Every batch is a pure function of (seed, position), so `iterator.get_state()` (a small dict,
-saved in checkpoints) restores the stream exactly. Patches stay uint8 until they reach the
-device (4x less host->device traffic); the train step converts them to float.
+Sample k of the global stream gets the same crop whatever the number of hosts, and the hosts'
+batches t, stacked in process order, are the single-host batch t. Every batch is a pure
+function of (seed, position), so `iterator.get_state()` (`{"next_index": t}` with t = batches
+consumed = global steps: the same on every host and for any host count; saved in checkpoints)
+restores the stream exactly, also with a different number of hosts. Patches stay uint8 until
+they reach the device (4x less host->device traffic); the train step converts them to float.
 """
 
 from __future__ import annotations
@@ -108,10 +112,13 @@ def train_dataset(
             raise ValueError(f"no training image is large enough for the HR patch {hr_patch}")
     check_pairs(pairs, lr_patch, scale)
     ds = grain.MapDataset.source(np.arange(len(pairs))).shuffle(seed=seed).repeat()
+    # crops are drawn on the global stream (the RNG of sample k depends on k only), then the
+    # stream is cut into per-host blocks: global batch t = the hosts' batches t, in host order
+    ds = ds.random_map(CropAugment(pairs, lr_patch, scale, augment), seed=seed + 1)
+    ds = ds.batch(global_batch // process_count, drop_remainder=True)
     if process_count > 1:
         ds = ds[process_index::process_count]
-    ds = ds.random_map(CropAugment(pairs, lr_patch, scale, augment), seed=seed + 1)
-    return ds.batch(global_batch // process_count, drop_remainder=True)
+    return ds
 
 
 def train_iterator(ds: grain.MapDataset, num_threads: int = 2, prefetch: int = 8) -> Any:
