@@ -46,7 +46,7 @@ stop_all() {  # stop_all SIGNAL GRACE_S: send SIGNAL, SIGKILL what is left after
   kill -KILL "${pids[@]}" 2>/dev/null || true
   wait || true
 }
-# Ctrl-C / TERM: pass SIGINT on (JAX's preemption notifier swallows SIGTERM), wait 30 s
+# Ctrl-C / TERM: pass SIGINT on (each process saves the agreed step and exits 130), wait 30 s
 trap 'stop_all INT 30; exit 130' INT TERM
 
 for ((i = 0; i < n; i++)); do
@@ -66,7 +66,11 @@ while ((${#running[@]})); do
   if ((rc != 0)); then
     echo "launch/multihost.sh: process pid ${finished:-?} exited with status $rc;" \
       "stopping the other processes" >&2
-    stop_all KILL 0  # the others cannot go on without it
+    if ((rc == 130)); then
+      stop_all INT 30  # it stopped cleanly on a signal: the others are saving the same step
+    else
+      stop_all KILL 0  # the others cannot go on without it
+    fi
     exit "$rc"
   fi
   rest=()

@@ -7,7 +7,9 @@ CPU collectives, one CPU device each) started by `launch/multihost.sh`, against 
 - checkpoints move between process counts: 2 -> 1 and 1 -> 4 processes resume at step 10 and
   end with the 1-process params;
 - a SIGKILL of one of 2 processes: the launcher stops the other, the rerun resumes from the
-  last checkpoint and ends bit-identical to the uninterrupted 2-process run.
+  last checkpoint and ends bit-identical to the uninterrupted 2-process run;
+- a SIGTERM to one of 2 processes: both stop at the same step and save it (exit 130), the
+  rerun resumes there and ends bit-identical to the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -251,3 +253,31 @@ def test_sigkill_one_process_then_resume_is_bit_identical(two_processes, data_di
         np.testing.assert_array_equal(a, b)
     steps = [r["step"] for r in read_metrics(w) if r["kind"] == "train"]
     assert steps == list(range(1, STEPS + 1))
+
+
+def test_sigterm_to_one_process_stops_all_cleanly_then_resumes_exactly(
+    two_processes, data_dir, tmp_path
+):
+    """A scheduler's SIGTERM to one process: all processes agree on the stop step, save it
+    and exit 130; the rerun resumes there and ends bit-identical to the uninterrupted run."""
+    w = tmp_path / "term"
+    proc = _launch(w, data_dir, 2)
+    metrics, sent, deadline = w / "metrics.jsonl", False, time.time() + 300
+    while not sent and proc.poll() is None and time.time() < deadline:
+        lines = complete_lines(metrics) if metrics.exists() else []
+        if lines and json.loads(lines[-1])["step"] >= 3:
+            os.kill(_children(proc.pid)[1], signal.SIGTERM)
+            sent = True
+        time.sleep(0.01)
+    out, _ = proc.communicate(timeout=120)
+    assert sent and proc.returncode == 130, out[-3000:]
+    mine = (w / "logs" / "process_1.log").read_text().strip().splitlines()[-1]
+    lead = [ln for ln in out.splitlines() if ln.startswith("interrupted:")]
+    at = int(mine.split("at step ")[1].split(":")[0])
+    assert mine.startswith(f"interrupted: SIGTERM at step {at}: checkpoint saved in")
+    assert lead == [mine.replace("SIGTERM", "stop request")]  # process 0 stopped at the same step
+    assert 3 <= at < STEPS and (w / "checkpoints" / str(at)).is_dir()
+    out = _run(w, data_dir, 2)
+    assert json.loads((w / "summary.json").read_text())["resumed_from"] == at
+    for a, b in zip(_params(two_processes), _params(w), strict=True):
+        np.testing.assert_array_equal(a, b)
