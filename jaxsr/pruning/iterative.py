@@ -124,6 +124,11 @@ def late_rewind_point(
 def check_config(cfg: Any) -> None:
     """The pruning fields (and the training config), before any compute."""
     validate.check_train_config(cfg)
+    if cfg.get("distributed", False):
+        raise ValueError(
+            f"config.distributed=True: {cfg.method} runs are single-process for now "
+            "(every process would write the round files); run without it"
+        )
     p = cfg.pruning
     if not 0 < float(p.percent) < 100:
         raise ValueError(f"pruning.percent={p.percent} must be in (0, 100)")
