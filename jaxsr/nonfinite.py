@@ -1,7 +1,7 @@
 """Divergence handling: detect a non-finite step on device, act on it on the host.
 
-Inside the jitted step (`guard`): the step is finite when the loss, the gradient norm and
-every new param are finite. A non-finite step is never applied — params, optimizer state and
+Inside the jitted step: the step is finite when the loss, the gradient norm and the norm of
+the new params are finite. A non-finite step is never applied — params, optimizer state and
 EMA keep their previous values (a `lax.cond`, no host sync) — and is counted in
 `TrainState.nonfinite`; `TrainState.first_nonfinite` keeps the step number of the first one.
 
@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 POLICIES = ("stop", "skip")
 
@@ -29,14 +30,13 @@ class Diverged(RuntimeError):
     """Training produced a non-finite loss, gradient or param under the configured policy."""
 
 
-def tree_all_finite(tree: Any) -> jax.Array:
-    """Scalar bool: every float leaf of `tree` is finite (jittable)."""
-    leaves = [
-        jnp.all(jnp.isfinite(x))
-        for x in jax.tree.leaves(tree)
-        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-    ]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+def tree_finite(tree: Any) -> jax.Array:
+    """Scalar bool: the global L2 norm of `tree` is finite (jittable).
+
+    NaN or Inf anywhere make the norm non-finite; so do values above ~1e19 (their squares
+    overflow float32), which only a diverged run reaches. One fused reduction: a per-leaf
+    `isfinite` check cost ~3 % of an MSRResNet step on CPU, this one ~0.6 % (BENCHMARKS.md)."""
+    return jnp.isfinite(optax.tree.norm(tree))
 
 
 def select(ok: jax.Array, new: Any, old: Any) -> Any:

@@ -111,7 +111,7 @@ def make_train_step(
         if ema_decay > 0:
             ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
         # a non-finite step is not applied and is counted (policy on the host: jaxsr.nonfinite)
-        ok = jnp.isfinite(value) & jnp.isfinite(grad_norm) & nonfinite.tree_all_finite(params)
+        ok = jnp.isfinite(value) & jnp.isfinite(grad_norm) & nonfinite.tree_finite(params)
         params, opt_state, ema = nonfinite.select(
             ok, (params, opt_state, ema), (state.params, state.opt_state, state.ema_params)
         )
