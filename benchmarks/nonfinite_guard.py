@@ -4,7 +4,7 @@
 
 Times the trainer step (x4, batch 16, LR 24x24, L1 + Adam, 1 device) with the guard's parts
 swapped: `none` (no params check, the update always applied: the step before the guard),
-`norm+cond` (what the trainer uses: finite global norm of the new params, `lax.cond`),
+`norm+cond` (what the trainer uses on CPU: finite global norm of the new params, `lax.cond`),
 `norm+where` (an elementwise select instead) and `leaf+cond` (`isfinite` of every param
 instead of the norm). Each round runs every variant for `--iters` steps; medians reported.
 """
@@ -35,9 +35,9 @@ def _where(ok, new, old):
 
 VARIANTS = {  # name: (params check, select)
     "none": (lambda t: jnp.asarray(True), lambda ok, new, old: new),
-    "norm+cond": (nonfinite.tree_finite, nonfinite.select),
+    "norm+cond": (nonfinite.tree_finite, nonfinite._cond),
     "norm+where": (nonfinite.tree_finite, _where),
-    "leaf+cond": (_leaf_check, nonfinite.select),
+    "leaf+cond": (_leaf_check, nonfinite._cond),
 }
 
 

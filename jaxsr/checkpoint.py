@@ -69,25 +69,44 @@ def save_model(
         ckptr.wait_until_finished()
         meta = {"model": model, "scale": scale, "overrides": overrides or {}, "source": source}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
+        old = None
+        if out.exists():  # keep the old copy until the new one is in place
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
         tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+_UMASK = _read_umask()  # read once at import, before any writer thread runs
+
+
+def _umask() -> int:
+    return _UMASK
+
+
 def remove_stale_tmp(parent: str | os.PathLike) -> list[Path]:
-    """Delete `.NAME.tmp-*` directories left in `parent` by interrupted `save_model` calls."""
+    """Delete `.NAME.tmp-*` directories left in `parent` by interrupted `save_model` calls
+    (and restore `NAME` from `.NAME.old-*` if a kill fell between an overwrite's renames)."""
     parent = Path(parent)
-    stale = [p for p in parent.glob(".*.tmp-*") if p.is_dir()] if parent.is_dir() else []
+    if not parent.is_dir():
+        return []
+    for old in parent.glob(".*.old-*"):  # a kill between the two renames of an overwrite
+        target = parent / old.name[1:].rsplit(".old-", 1)[0]
+        if not target.exists() and (old / META_FILE).is_file():
+            old.rename(target)
+    stale = [p for p in parent.glob(".*.tmp-*") if p.is_dir()]
+    stale += [p for p in parent.glob(".*.old-*") if p.is_dir()]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return stale

@@ -9,9 +9,11 @@ Orbax writes a step under a temporary name and renames it when complete, so a st
 half-way is never listed or restored; leftover temporary directories are removed on start.
 
 `restore_latest` falls back: a checkpoint that fails to load (truncated or missing files,
-bad metadata, non-finite params) is reported in one line, moved aside to
-`<directory>.unreadable/<step>` (never deleted) and the next older one is tried; only when
-none loads does it raise `CheckpointError` listing every step tried.
+bad metadata, non-finite params) is skipped and the next older one is tried; once one loads,
+the newer failures are reported in one line each and moved aside to
+`<directory>.unreadable/<step>` (never deleted). When none loads, nothing is moved and
+`CheckpointError` lists every step tried. A checkpoint that is intact but does not match the
+config's train state is a one-line error, not a fallback.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ from orbax.checkpoint.checkpoint_managers import save_decision_policy as sdp
 
 class CheckpointError(RuntimeError):
     """No checkpoint of a run could be restored."""
+
+
+def _is_mismatch(e: BaseException) -> bool:
+    """An Orbax error saying the saved tree differs from the requested one (not damage)."""
+    while e is not None:
+        if "tree structures do not match" in str(e) or "Missing keys" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def one_line(e: BaseException, limit: int = 200) -> str:
@@ -127,24 +138,39 @@ class Checkpointer:
         check: Callable[[Any], str | None] | None = None,
     ) -> tuple[int, Any, dict, dict] | None:
         """Restore the newest loadable checkpoint: (step, state, data, meta), or None if none
-        exists. Unloadable ones are reported, moved aside and skipped (module docstring);
-        `check(state)` may return a reason to reject a state that loaded (e.g. NaN params)."""
-        tried: list[str] = []
+        exists. `check(state)` may return a reason to reject a state that loaded (NaN params).
+
+        Newer checkpoints that fail are moved aside (and reported) only once an older one has
+        loaded; if none loads, nothing is moved and `CheckpointError` lists every step tried.
+        A checkpoint whose tree does not match `abstract_state` (the config changed: EMA,
+        clipping, method) is not damage: that raises `CheckpointError` at once, moving nothing.
+        In a multi-process run the processes agree on every outcome before acting on it."""
+        from jaxsr.distributed import any_process
+
+        failed: list[tuple[int, str]] = []
         for step in sorted(self.all_steps(), reverse=True):
             try:
                 state, data, meta = self.restore(step, abstract_state)
                 reason = check(state) if check else None
-                if reason is None:
-                    return step, state, data, meta
             except Exception as e:  # Orbax/tensorstore raise many types for damaged files
                 reason = one_line(e)
-            tried.append(f"step {step} ({reason})")
-            dest = self._move_aside(step)
-            report(f"warning: checkpoint step {step} does not load ({reason}); moved to {dest}")
-        if tried:
+                if _is_mismatch(e):
+                    raise CheckpointError(
+                        f"{self.directory}/{step}: does not match this config's train state "
+                        f"({reason}); was optim.ema_decay, optim.clip_norm or the method "
+                        "changed? Use the original config or a new --workdir"
+                    ) from None
+            if not any_process(reason is not None):
+                for bad, why in failed:
+                    dest = self._move_aside(bad)
+                    report(f"warning: checkpoint step {bad} does not load ({why}); moved to {dest}")
+                return step, state, data, meta
+            failed.append((step, reason or "failed on another process"))
+        if failed:
+            tried = "; ".join(f"step {s} ({why})" for s, why in failed)
             raise CheckpointError(
-                f"{self.directory}: no checkpoint loads; tried {'; '.join(tried)} "
-                f"(moved to {self.directory}.unreadable/)"
+                f"{self.directory}: no checkpoint loads; tried {tried}; nothing was moved: "
+                "delete or move them to start this workdir from scratch"
             )
         return None
 

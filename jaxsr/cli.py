@@ -109,6 +109,13 @@ def _exit(code: int) -> NoReturn:
     restore print tracebacks after the one-line message."""
     sys.stdout.flush()
     sys.stderr.flush()
+    jax = sys.modules.get("jax")
+    if jax is not None:  # leave JAX's distributed runtime in step with the other processes
+        try:
+            if jax.distributed.is_initialized():
+                jax.distributed.shutdown()
+        except Exception:  # a peer is already gone: nothing left to coordinate
+            pass
     os._exit(code)
 
 

@@ -113,9 +113,27 @@ def report(
 def main(argv: list[str]) -> None:
     from absl import flags
 
+    from jaxsr.cli import fail
+
     f = flags.FLAGS
-    shape = tuple(int(v) for v in f.lr_shape.split("x")) if f.lr_shape else None
-    print(report(f.model, f.scale, shape).table())
+    if len(argv) > 1:
+        fail(f"unexpected arguments: {argv[1:]}", code=2)
+    try:
+        models.spec(f.model)
+        shape = None
+        if f.lr_shape:
+            parts = f.lr_shape.lower().split("x")
+            if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+                raise ValueError(f"--lr_shape={f.lr_shape!r}: expected HxW, e.g. 180x320")
+            shape = (int(parts[0]), int(parts[1]))
+        if f.scale <= 0:
+            raise ValueError(f"--scale={f.scale} must be > 0")
+    except Exception as e:
+        fail(e, code=2)
+    try:
+        print(report(f.model, f.scale, shape).table())
+    except Exception as e:
+        fail(e)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ once. Outside the main thread (where Python allows no handlers) it does nothing.
 
 In a multi-process run every process must stop at the same step (the step is a collective),
 so the trainer polls only at log steps there and all processes agree through a tiny
-all-gather (`jaxsr.distributed.any_process`): a signal to any one process stops them all.
+all-gather (`jaxsr.distributed.any_process`): a signal to any one process stops them all,
+after up to `train.log_every` steps (keep that short against a scheduler's grace period).
 These handlers replace JAX's preemption notifier for SIGTERM while training runs.
 """
 
@@ -41,5 +42,6 @@ class StopRequest:
 
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
-            signal.signal(sig, old)
+            if old is not None:  # None: a handler set outside Python, which cannot be restored
+                signal.signal(sig, old)
         self._old.clear()

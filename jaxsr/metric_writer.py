@@ -3,9 +3,10 @@
 `metrics.jsonl` is the record of truth; TensorBoard event files (written with tensorboardX,
 no TensorFlow) are derived from it. On every (re)start `truncate_after(step)` drops records
 newer than the step the run resumes from (the restored checkpoint, or the start of a run with
-none) and rewrites the event files from what is left, so the logs of a run that was killed —
-even during its first checkpoint save — and resumed equal those of an uninterrupted run: no
-duplicate records, one event file.
+none) and rewrites the event files from what is left, so a run that was killed — even during
+its first checkpoint save — and resumed logs every step once, in one event file. (Train
+records average the steps since the previous record; after a resume from a checkpoint that
+is not on a log step, the first record averages fewer steps than it would have.)
 """
 
 from __future__ import annotations

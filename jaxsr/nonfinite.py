@@ -2,7 +2,7 @@
 
 Inside the jitted step: the step is finite when the loss, the gradient norm and the norm of
 the new params are finite. A non-finite step is never applied — params, optimizer state and
-EMA keep their previous values (a `lax.cond`, no host sync) — and is counted in
+EMA keep their previous values (`select`: no host sync) — and is counted in
 `TrainState.nonfinite`; `TrainState.first_nonfinite` keeps the step number of the first one.
 
 On the host (`check`), where the loop syncs anyway (log, eval, checkpoint, end), the policy
@@ -39,10 +39,23 @@ def tree_finite(tree: Any) -> jax.Array:
     return jnp.isfinite(optax.tree.norm(tree))
 
 
-def select(ok: jax.Array, new: Any, old: Any) -> Any:
-    """`new` if `ok` else `old` (exact). A `lax.cond`, not `jnp.where`: a select lets XLA
-    fuse the update differently, which moved clipped-gradient runs by float32 rounding."""
+def _cond(ok: jax.Array, new: Any, old: Any) -> Any:
     return jax.lax.cond(ok, lambda: new, lambda: old)
+
+
+def _where(ok: jax.Array, new: Any, old: Any) -> Any:
+    new = jax.lax.optimization_barrier(new)
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+def select(ok: jax.Array, new: Any, old: Any) -> Any:
+    """`new` if `ok` else `old` (exact), chosen per platform when the step is lowered.
+
+    CPU: a `lax.cond` — an elementwise select let XLA fuse a gradient-clipped Adam update
+    differently (params moved by float32 rounding) while the cond keeps every run bit-identical
+    to the trainer without the guard. GPU/TPU: `jnp.where` behind an optimization barrier,
+    since a conditional there makes the host wait for the predicate every step."""
+    return jax.lax.platform_dependent(ok, new, old, cpu=_cond, default=_where)
 
 
 def check(policy: str, nonfinite: int, first: int, max_skips: int, where: str) -> None:

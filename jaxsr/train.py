@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
         else:
             trainer.train(cfg, workdir, resolve_method(cfg))
     except KeyboardInterrupt:
-        interrupted("interrupted before training started; nothing to resume from was written")
+        interrupted("stopped; rerun the same command to resume from the latest checkpoint, if any")
     except Exception as e:
         fail(e)
 

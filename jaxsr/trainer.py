@@ -287,7 +287,9 @@ def train(
             print(msg, file=sys.stderr, flush=True)
 
     if lead:
-        (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=2) + "\n")
+        validate.write_text_atomic(
+            workdir / "config.json", cfg.to_json_best_effort(indent=2) + "\n"
+        )
         for stale in model_io.remove_stale_tmp(workdir):
             say(f"removed {stale.name}, left by an interrupted save")
 
@@ -336,6 +338,7 @@ def train(
     )
     writer = MetricWriter(workdir, bool(cfg.get("tensorboard", True)), enabled=lead)
     best = {"step": -1, "value": -math.inf}
+    last_eval: dict[str, float] = {}
     start = int(initial.get("step", 0)) if initial else 0
     if initial and initial.get("data_state") is not None:
         it.set_state(initial["data_state"])
@@ -349,15 +352,13 @@ def train(
         latest, state, data_state, meta = restored
         it.set_state(data_state)
         best = meta.get("best", best)
+        last_eval = meta.get("last_eval", {})
         start = latest
         if lead and not quiet:
             print(f"resumed from {ckpt.directory}/{latest}")
     writer.truncate_after(start)  # drop records a killed run wrote after its last checkpoint
 
-    total = int(cfg.train.steps)
-    if start >= total:
-        ckpt.close()
-        raise ValueError(f"train.steps={total} but the run resumes at step {start}")
+    total = int(cfg.train.steps)  # start == total: all steps done, only the outputs are left
     log_every, eval_every = int(cfg.train.log_every), int(cfg.eval.every)
     select = cfg.eval.get("select", "")
     policy = cfg.train.get("nonfinite", "stop")
@@ -367,7 +368,6 @@ def train(
     if lead and not quiet:
         bar = Progress(total - start, "train", interval=0.5 if _isatty() else 10.0)
     pending: list[dict] = []
-    last_eval: dict[str, float] = {}
     saved = latest
     t_log, n_log = time.perf_counter(), 0
 
@@ -434,14 +434,14 @@ def train(
                 if done == total or interrupted or ckpt.should_save(done):
                     if counts is None:
                         health(done)  # never checkpoint past a non-finite step
-                    meta = {"best": best, "method": method.name}
+                    meta = {"best": best, "method": method.name, "last_eval": last_eval}
                     if ckpt.save(
                         done, state, it.get_state(), meta, force=done == total or interrupted
                     ):
                         saved = done
                 if bar:
                     bar.update(1, bar.postfix)
-                if interrupted:
+                if interrupted and done < total:  # at the last step: just finish
                     ckpt.close()
                     raise Interrupted(
                         f"{stop.requested or 'stop request'} at step {done}: checkpoint saved in "
@@ -453,6 +453,7 @@ def train(
         writer.close()
         if bar:
             bar.close()
+    health(total)
     final_params = state.ema_params if ema_decay > 0 else state.params
     summary = {
         "steps": total,
@@ -467,7 +468,7 @@ def train(
     }
     if lead:
         _save_model(cfg, workdir / "final_model", final_params, str(workdir))
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        validate.write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if not quiet:
             ev = " ".join(f"{k}={v:.3f}" for k, v in last_eval.items())
             print(

@@ -63,6 +63,14 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a file via a temporary sibling and a rename (a kill never leaves it half-written)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def eval_keys(sets: Any) -> list[str]:
     """The metric names the in-training evaluation produces for `sets`."""
     return [f"{s}/{k}" for s in sets for k in EVAL_METRICS]

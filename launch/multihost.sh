@@ -67,7 +67,12 @@ while ((${#running[@]})); do
     echo "launch/multihost.sh: process pid ${finished:-?} exited with status $rc;" \
       "stopping the other processes" >&2
     if ((rc == 130)); then
-      stop_all INT 30  # it stopped cleanly on a signal: the others are saving the same step
+      # it stopped cleanly on a signal: the others agreed on the same step and are saving it;
+      # wait for them (no second signal: that would abort their save), kill after 60 s
+      deadline=$((SECONDS + 60))
+      while alive && ((SECONDS < deadline)); do sleep 0.1; done
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      wait || true
     else
       stop_all KILL 0  # the others cannot go on without it
     fi

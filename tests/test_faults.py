@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import struct
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 from jaxsr import checkpoint, models, nonfinite, trainer
+from jaxsr.checkpointing import CheckpointError
 from jaxsr.configs_lib import load_sibling
 from jaxsr.metric_writer import read_metrics
 
@@ -217,9 +219,48 @@ def test_no_loadable_checkpoint_is_one_line_listing_all(tmp_path, data_dir):
     _no_traceback(r)
     line = _last_line(r)
     assert line.startswith(f"error: {work / 'checkpoints'}: no checkpoint loads; tried step 20 (")
-    assert "; step 10 (" in line
-    assert not (work / "checkpoints" / "20").exists()
-    assert (work / "checkpoints.unreadable" / "10").is_dir()
+    assert "; step 10 (" in line and line.endswith(
+        "nothing was moved: delete or move them to start this workdir from scratch"
+    )
+    # nothing moved: a rerun must not silently start from step 0
+    assert (work / "checkpoints" / "20").is_dir() and (work / "checkpoints" / "10").is_dir()
+    assert not (work / "checkpoints.unreadable").exists()
+
+
+def test_config_mismatch_is_an_error_not_damage(tmp_path, data_dir):
+    work = tmp_path / "w"
+    trainer.train(_tiny(data_dir, **{"train.steps": 10}), work, quiet=True)
+    with pytest.raises(CheckpointError, match=r"/10: does not match this config's train state"):
+        trainer.train(
+            _tiny(data_dir, **{"train.steps": 20, "optim.ema_decay": 0.5}), work, quiet=True
+        )
+    assert (work / "checkpoints" / "10").is_dir() and not (work / "checkpoints.unreadable").exists()
+
+
+def test_run_killed_after_its_last_checkpoint_finishes_on_rerun(tmp_path, data_dir):
+    """All steps done, outputs missing (a kill while writing final_model): the rerun writes
+    them from the last checkpoint instead of failing."""
+    work = tmp_path / "w"
+    trainer.train(_tiny(data_dir, **{"train.steps": 20, "eval.every": 10}), work, quiet=True)
+    ref = _params(work / "final_model")
+    ev = json.loads((work / "summary.json").read_text())["final_eval"]
+    shutil.rmtree(work / "final_model")
+    (work / "summary.json").unlink()
+    res = trainer.train(_tiny(data_dir, **{"train.steps": 20, "eval.every": 10}), work, quiet=True)
+    assert res["resumed_from"] == 20 and res["final_eval"] == ev
+    _assert_same(ref, _params(work / "final_model"))
+
+
+def test_interrupted_model_overwrite_is_recovered(tmp_path):
+    """A kill between save_model's two renames leaves `.best_model.old-PID` and no
+    `best_model`: the next start puts the complete old copy back."""
+    params = {"w": np.arange(3, dtype=np.float32)}
+    d = checkpoint.save_model(tmp_path / "best_model", params, "msrresnet", 2)
+    d.rename(tmp_path / ".best_model.old-4242")
+    (tmp_path / ".best_model.tmp-abc").mkdir()
+    checkpoint.remove_stale_tmp(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_model"]
+    assert checkpoint.read_meta(tmp_path / "best_model")["model"] == "msrresnet"
 
 
 # --- kills, Ctrl-C, leftovers ----------------------------------------------------------------

@@ -197,7 +197,9 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
                 )
             start = {**point, "params": masks_lib.apply(point["params"], masks)}
         if not (rdir / "masks.npz").exists():
-            (rdir / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n")
+            validate.write_text_atomic(
+                rdir / "thresholds.json", json.dumps(thresholds, indent=2) + "\n"
+            )
             save_masks(rdir / "masks.npz", masks)
         method = magnitude_pruning_method(masks, eps, zero_grads, cfg.method)
         summary = trainer.train(_round_cfg(cfg, rnd, rewind_step), rdir, method, quiet, start)
@@ -221,5 +223,5 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
         tmp.write_text(json.dumps(rep, indent=2) + "\n")
         tmp.replace(report_path)
         reports = [r for r in reports if r["round"] != rnd] + [rep]
-        reports_path.write_text(json.dumps(reports, indent=2) + "\n")
+        validate.write_text_atomic(reports_path, json.dumps(reports, indent=2) + "\n")
     return reports
