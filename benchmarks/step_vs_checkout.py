@@ -19,13 +19,10 @@ import time
 from pathlib import Path
 
 import jax
-import ml_collections
-import numpy as np
 
 import jaxsr  # noqa: F401  (XLA:CPU flags before a backend starts)
-from jaxsr import models
+from benchmarks.nonfinite_guard import step_inputs
 from jaxsr import trainer as this
-from jaxsr.optim import make_optimizer
 
 
 def load_other(checkout: Path):
@@ -38,16 +35,7 @@ def load_other(checkout: Path):
 
 
 def compare(name: str, other, rounds: int, iters: int) -> dict[str, float]:
-    model = models.create(name, 4)
-    rng = np.random.default_rng(0)
-    host = {
-        "lr": rng.integers(0, 256, (16, 24, 24, 3), dtype=np.uint8),
-        "hr": rng.integers(0, 256, (16, 96, 96, 3), dtype=np.uint8),
-    }
-    ocfg = ml_collections.ConfigDict(
-        {"lr": 1e-4, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "schedule": "constant"}
-    )
-    tx = make_optimizer(ocfg)
+    model, host, tx = step_inputs(name)
     runs = {}
     for key, mod in (("other", other), ("this", this)):
         mesh = mod.make_mesh()

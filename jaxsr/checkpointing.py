@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from orbax.checkpoint.checkpoint_managers import save_decision_policy as sdp
@@ -55,15 +54,6 @@ def one_line(e: BaseException, limit: int = 200) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     msg = f"{type(e).__name__}: {lines[0] if lines else ''}".rstrip(": ")
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
-
-
-def all_finite(tree: Any) -> bool:
-    """True when every float leaf of `tree` is free of NaN and Inf (host-side check)."""
-    for leaf in jax.tree.leaves(tree):
-        a = np.asarray(leaf)
-        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-            return False
-    return True
 
 
 class Checkpointer:

@@ -169,19 +169,6 @@ def check_args(f: Any) -> list[str]:
     return sets
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write `obj` as JSON atomically (a temporary file renamed; removed on failure)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def main(argv: list[str]) -> None:
     from absl import flags
 
@@ -211,7 +198,10 @@ def main(argv: list[str]) -> None:
             f.max_pixels,
         )
         if f.json:
-            print(f"wrote {write_json(f.json, res)}")
+            from jaxsr.validate import write_text_atomic
+
+            write_text_atomic(f.json, json.dumps(res, indent=2) + "\n")
+            print(f"wrote {f.json}")
     except KeyboardInterrupt:
         interrupted("evaluation stopped; no JSON written")
     except Exception as e:

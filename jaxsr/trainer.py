@@ -479,6 +479,4 @@ def train(
 
 
 def _finite_state(state: TrainState) -> bool:
-    from jaxsr.checkpointing import all_finite
-
-    return all_finite(state.params) and all_finite(state.ema_params)
+    return not model_io.nonfinite_leaves((state.params, state.ema_params))

@@ -67,8 +67,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a file via a temporary sibling and a rename (a kill never leaves it half-written)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def eval_keys(sets: Any) -> list[str]:
