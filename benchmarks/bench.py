@@ -4,7 +4,7 @@
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python -m benchmarks.bench
 
 Per model (scale 4, batch 16, LR 24x24 / HR 96x96, L1 loss, Adam) it times, in interleaved
-rounds: (a) jaxsr's trainer step (`jaxsr.trainer.make_train_step`: TrainState, mesh
+rounds: (a) jaxsr's trainer step (`jaxsr.train.make_train_step`: TrainState, mesh
 shardings over all visible devices, donated buffers), (b) a bare jitted step of the same
 model (value_and_grad + optax.adam, one device, no framework), (c) the same model in PyTorch
 (`tests/torch_ref.py`, torch.optim.Adam), and reports medians. Achieved GFLOP/s counts
@@ -41,8 +41,9 @@ def jax_steps(name: str, batch: int, lr_size: int, scale: int, method_name: str 
     import ml_collections
 
     from jaxsr import models
+    from jaxsr.methods import Method
     from jaxsr.optim import make_optimizer
-    from jaxsr.trainer import Method, init_state, make_mesh, make_train_step, shard_batch
+    from jaxsr.train import init_state, make_mesh, make_train_step, shard_batch
 
     model = models.create(name, scale)
     rng = np.random.default_rng(0)
@@ -53,16 +54,16 @@ def jax_steps(name: str, batch: int, lr_size: int, scale: int, method_name: str 
     )
     method = Method()
     if method_name == "dupru":  # masks on the default prunable params, 20 % pruned, freeze
-        from jaxsr.pruning.masks import init_masks
-        from jaxsr.pruning.methods import magnitude_pruning_method
-        from jaxsr.pruning.selection import rules_for
+        from jaxsr.methods.magnitude import MagnitudePruning
+        from jaxsr.sparsity.masks import init_masks
+        from jaxsr.sparsity.selection import rules_for
 
         p0 = models.init_params(model, 0)
         masks = jax.tree.map(
             lambda m: np.asarray(rng.uniform(size=m.shape) > 0.2), init_masks(p0, rules_for(name))
         )
-        method = magnitude_pruning_method(masks, 1e-4, zero_grads=True, name="dupru")
-    tx = make_optimizer(ocfg, method.constraints, method.pre_transforms)
+        method = MagnitudePruning("dupru", masks, 1e-4, zero_grads=True)
+    tx = method.optimizer(make_optimizer(ocfg))
     mesh = make_mesh()
     step = make_train_step(model, tx, "l1", 0.0, mesh, method)
     repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())

@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 
 import jaxsr  # noqa: F401  (XLA:CPU flags before a backend starts)
-from jaxsr import models, nonfinite, trainer
+from jaxsr import methods, models, nonfinite, train
 from jaxsr.optim import make_optimizer
 
 
@@ -57,15 +57,15 @@ def step_inputs(name: str):
 
 def bench(name: str, rounds: int, iters: int) -> dict[str, float]:
     model, host, tx = step_inputs(name)
-    mesh = trainer.make_mesh(1)
-    batch = trainer.shard_batch(host, mesh)
+    mesh = train.make_mesh(1)
+    batch = train.shard_batch(host, mesh)
     original = nonfinite.tree_finite, nonfinite.select
     steps, states = {}, {}
     try:
         for k, (check, select) in VARIANTS.items():
             nonfinite.tree_finite, nonfinite.select = check, select  # read when traced
-            steps[k] = trainer.make_train_step(model, tx, "l1", 0.0, mesh, trainer.Method())
-            st = trainer.init_state(model, tx, 0, False, trainer.Method())
+            steps[k] = train.make_train_step(model, tx, "l1", 0.0, mesh, methods.Method())
+            st = train.init_state(model, tx, 0, False, methods.Method())
             for _ in range(2):
                 st, m = steps[k](st, batch)
             jax.block_until_ready(m)

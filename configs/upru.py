@@ -25,7 +25,8 @@ p = 10 %, T = 4, 2000 steps per round (0.32-0.36 s/step on 2 CPU cores: ~45 min 
 `launch/prune_experiment.sh` runs it against dense fine-tuning at the same budget.
 """
 
-from jaxsr.configs_lib import load_sibling, pruning_config, shared_dir
+from jaxsr import methods
+from jaxsr.configs_lib import load_sibling, shared_dir
 
 
 def build(method: str, arg: str | None):
@@ -34,7 +35,7 @@ def build(method: str, arg: str | None):
     dense = load_sibling(__file__, "dense.py")
     c = dense.get_config({"demo": "demo", "rfdn": "shared"}.get(variant))
     c.method = method
-    c.pruning = pruning_config(method)
+    c.pruning = methods.default_config(method)
     if variant == "demo":
         c.pruning.percent, c.pruning.rounds = 20.0, 3
         c.train.steps, c.eval.every, c.ckpt.every = 100, 100, 50

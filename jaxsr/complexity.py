@@ -7,16 +7,24 @@ nothing is computed and a conv whose weights are shared by several calls (CARN-M
 once per call for MACs but once for params.
 
     python -m jaxsr.complexity --model=edsr_baseline --scale=4
+    python -m jaxsr.complexity --weights=workdirs/nm_rfdn/final_model   # a (pruned) model dir
+
+For a model directory the counts are of **non-zero** weights: a conv call costs
+H_out·W_out·nnz(kernel) MACs (each non-zero weight is one multiply-accumulate per output
+position), so masks, N:M patterns and removed weights are all taken into account; `masks.npz`
+(if saved) gives the N:M pattern column. Biases count as params, not MACs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsr import models
 from jaxsr.models.layers import Conv2d
@@ -97,6 +105,107 @@ class Report:
         return "\n".join(rows)
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerCount:
+    path: str
+    calls: int  # how many times the conv runs (weights shared: CARN-M)
+    size: int  # kernel weights
+    nonzero: int  # non-zero kernel weights
+    dense_macs: int
+    macs: int  # sum over calls of H_out * W_out * nonzero
+    pattern: str  # e.g. "2:4" when every group of M input channels keeps <= N ("" otherwise)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrunedReport:
+    model: str
+    scale: int
+    lr_shape: tuple[int, int]
+    params: int
+    nonzero_params: int
+    dense_macs: int
+    macs: int
+    layers: list[LayerCount]
+
+    def table(self) -> str:
+        rows = [
+            f"{self.model} x{self.scale}: {self.nonzero_params:,} non-zero of {self.params:,} "
+            f"params; {self.macs / 1e9:.2f} GMACs of {self.dense_macs / 1e9:.2f} dense, for LR "
+            f"{self.lr_shape[1]}x{self.lr_shape[0]}",
+            f"{'conv':<28}{'calls':>6}{'weights':>10}{'non-zero':>10}{'density':>9}"
+            f"{'N:M':>7}{'MACs (M)':>11}{'dense (M)':>11}",
+        ]
+        for c in self.layers:
+            rows.append(
+                f"{c.path:<28}{c.calls:>6}{c.size:>10}{c.nonzero:>10}"
+                f"{c.nonzero / max(c.size, 1):>9.3f}{c.pattern:>7}"
+                f"{c.macs / 1e6:>11.1f}{c.dense_macs / 1e6:>11.1f}"
+            )
+        return "\n".join(rows)
+
+
+def _nm_pattern(mask: np.ndarray) -> str:
+    """The tightest "N:M" (smallest N/M, then smallest M; M in 4, 8, 16, 32) that every group
+    of M input channels satisfies, M up to the input channels; "" if none is below 1."""
+    from jaxsr.sparsity.nm import group_view
+
+    if mask.ndim != 4:
+        return ""
+    best, ratio = "", 1.0
+    for m in (4, 8, 16, 32):
+        if m > mask.shape[2]:  # a zero-padded group would look sparser than it is
+            break
+        n = int(np.asarray(jnp.sum(group_view(jnp.asarray(mask), m), axis=3)).max())
+        if n / m < ratio:
+            best, ratio = f"{n}:{m}", n / m
+    return best
+
+
+def pruned_report(directory: Any, lr_shape: tuple[int, int] | None = None) -> PrunedReport:
+    """Non-zero params and MACs of a model directory (masked / N:M / pruned weights)."""
+    from flax import traverse_util
+
+    from jaxsr import model_dir
+
+    module, params, meta = model_dir.load_model(directory)
+    masks = model_dir.load_masks(directory)
+    flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(params).items()}
+    fmask = {}
+    if masks is not None:
+        fmask = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(masks).items()}
+    lr_shape = lr_shape or hd_lr_shape(int(meta["scale"]))
+    layers: dict[str, LayerCount] = {}
+    for c in trace_convs(module, lr_shape):
+        key = f"{c.path}/kernel"
+        w = flat[key]
+        nnz = int(np.count_nonzero(w))
+        per_pos = c.out_shape[1] * c.out_shape[2]
+        prev = layers.get(key)
+        pattern = _nm_pattern(fmask[key]) if key in fmask else ""
+        layers[key] = LayerCount(
+            c.path,
+            (prev.calls if prev else 0) + 1,
+            int(w.size),
+            nnz,
+            (prev.dense_macs if prev else 0) + per_pos * int(w.size),
+            (prev.macs if prev else 0) + per_pos * nnz,
+            pattern,
+        )
+    total = sum(int(v.size) for v in flat.values())
+    nonzero = sum(int(np.count_nonzero(v)) for v in flat.values())
+    lst = list(layers.values())
+    return PrunedReport(
+        meta["model"],
+        int(meta["scale"]),
+        lr_shape,
+        total,
+        nonzero,
+        sum(c.dense_macs for c in lst),
+        sum(c.macs for c in lst),
+        lst,
+    )
+
+
 def report(
     model_name: str, scale: int, lr_shape: tuple[int, int] | None = None, **overrides: Any
 ) -> Report:
@@ -119,7 +228,12 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         fail(f"unexpected arguments: {argv[1:]}", code=2)
     try:
-        models.spec(f.model)
+        if bool(f.model) == bool(f.weights):
+            raise ValueError("give --model (a registry name) or --weights (a model directory)")
+        if f.model:
+            models.spec(f.model)
+        elif not Path(f.weights).is_dir():
+            raise FileNotFoundError(f"--weights={f.weights}: no such model directory")
         shape = None
         if f.lr_shape:
             parts = f.lr_shape.lower().split("x")
@@ -131,7 +245,10 @@ def main(argv: list[str]) -> None:
     except Exception as e:
         fail(e, code=2)
     try:
-        print(report(f.model, f.scale, shape).table())
+        if f.weights:
+            print(pruned_report(f.weights, shape).table())
+        else:
+            print(report(f.model, f.scale, shape).table())
     except Exception as e:
         fail(e)
 
@@ -139,7 +256,8 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     from absl import app, flags
 
-    flags.DEFINE_string("model", None, "registry name", required=True)
+    flags.DEFINE_string("model", None, "registry name (dense counts)")
+    flags.DEFINE_string("weights", None, "model directory (non-zero counts: masks, N:M)")
     flags.DEFINE_integer("scale", 4, "upscaling factor")
     flags.DEFINE_string("lr_shape", None, "LR HxW, default: 1280x720 output")
     app.run(main)

@@ -83,21 +83,6 @@ def demo_data(c: ml_collections.ConfigDict) -> None:
     c.eval.select = "Demo/psnr_y"
 
 
-def pruning_config(method: str) -> ml_collections.ConfigDict:
-    """Defaults of UPru/DUPru (the paper leaves p, T and EPS open; see configs/dupru.py)."""
-    return ml_collections.ConfigDict(
-        {
-            "rules": (),  # regex rules over param paths; () = the model's default
-            "percent": 2.05,  # p: prune p% of the surviving weights per round
-            "rounds": 5,  # T: round 1 dense, 4 pruning rounds -> 1 - 0.9795^4 = 7.96 %
-            "scope": "layer",  # per-layer percentile (paper) or "global"
-            "rewind_step": 0,  # 0: rewind to W0; k > 0: late rewinding to round 1's step k
-            "freeze_eps": 1e-4 if method == "dupru" else 0.0,  # DUPru's EPS
-            "zero_grads": False,  # DUPru: also zero frozen weights' gradients before Adam
-        }
-    )
-
-
 def load_sibling(this_file: str, name: str):
     """Import another config file of the same folder by path (works from any cwd)."""
     import importlib.util
@@ -117,10 +102,31 @@ def shared_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
 
 
-def resolve_method(cfg: Any):
-    """The training method named by `cfg.method` (dense unless a pruning method is chosen)."""
-    from jaxsr.trainer import Method
+def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
+    """Variant arguments of a config file, big_vision style: `file.py:model=rfdn,n=2,demo`.
 
-    if cfg.get("method", "dense") == "dense":
-        return Method()
-    raise ValueError(f"unknown method {cfg.method!r}")
+    `key=value` is converted to the type of `defaults[key]`; a bare `key` means True. Unknown
+    keys and unconvertible values are one-line ValueErrors naming the key."""
+    out = ml_collections.ConfigDict(defaults)
+    for item in filter(None, (s.strip() for s in (arg or "").split(","))):
+        key, eq, value = item.partition("=")
+        if key not in defaults:
+            known = ", ".join(sorted(defaults))
+            raise ValueError(f"unknown config argument {key!r}; known: {known}")
+        kind = type(defaults[key])
+        if not eq:
+            if kind is not bool:
+                raise ValueError(f"config argument {key!r} needs a value ({key}=...)")
+            out[key] = True
+        elif kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"config argument {key}={value!r}: expected true or false")
+            out[key] = value.lower() in ("true", "1")
+        else:
+            try:
+                out[key] = kind(value)
+            except ValueError:
+                raise ValueError(
+                    f"config argument {key}={value!r}: expected {kind.__name__}"
+                ) from None
+    return out

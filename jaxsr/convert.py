@@ -225,7 +225,7 @@ def check_args(f: Any) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     from absl import flags
 
-    from jaxsr import checkpoint
+    from jaxsr import model_dir
     from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
@@ -238,8 +238,8 @@ def main(argv: list[str]) -> None:
         fail(e, code=2)
     try:
         _, params, notes = import_torch(f.torch, f.model, f.scale, **overrides)
-        checkpoint.check_finite(params, f.torch)
-        out = checkpoint.save_model(
+        model_dir.check_finite(params, f.torch)
+        out = model_dir.save_model(
             f.out,
             params,
             models.spec(f.model).name,

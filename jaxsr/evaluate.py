@@ -4,7 +4,7 @@
         --data=../shared/data/benchmark --sets=Set5,Set14,B100 --json=results.json
 
 `--weights` is a PyTorch `.pth` file (imported on the fly, needs torch) or a model directory
-written by `jaxsr.convert` / the trainer. `--model=bicubic` evaluates the MATLAB bicubic
+written by `jaxsr.convert` / the train. `--model=bicubic` evaluates the MATLAB bicubic
 upscaling baseline (no weights).
 """
 
@@ -32,15 +32,15 @@ def load_model_and_params(
     model: str | None, scale: int | None, weights: str | None, overrides: dict[str, Any]
 ) -> tuple[Any, Any, str, int]:
     """(module, params, model name, scale) from a .pth file or a jaxsr model directory."""
-    from jaxsr import checkpoint
+    from jaxsr import model_dir
 
     if weights and Path(weights).is_dir():
-        meta = checkpoint.read_meta(weights)
+        meta = model_dir.read_meta(weights)
         if model and models.spec(model).name != meta["model"]:
             raise ValueError(f"{weights}: holds model {meta['model']!r}, not {model!r}")
         if scale and scale != meta["scale"]:
             raise ValueError(f"{weights}: holds a x{meta['scale']} model, not x{scale}")
-        module, params, meta = checkpoint.load_model(weights)
+        module, params, meta = model_dir.load_model(weights)
         return module, params, meta["model"], meta["scale"]
     if not model or not scale:
         raise ValueError("--model and --scale are required unless --weights is a model directory")
@@ -50,7 +50,7 @@ def load_model_and_params(
         from jaxsr.convert import import_torch
 
         module, params, _ = import_torch(weights, model, scale, **overrides)
-        checkpoint.check_finite(params, weights)
+        model_dir.check_finite(params, weights)
         return module, params, models.spec(model).name, scale
     raise ValueError(f"--weights is required for model {model!r}")
 

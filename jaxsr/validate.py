@@ -110,7 +110,7 @@ def check_train_config(cfg: Any) -> None:
         )
     if not 0 <= float(cfg.optim.ema_decay) < 1:
         raise ValueError(f"optim.ema_decay={cfg.optim.ema_decay} must be in [0, 1)")
-    from jaxsr.trainer import LOSSES
+    from jaxsr.train.step import LOSSES
 
     if cfg.train.loss not in LOSSES:
         raise ValueError(f"unknown train.loss {cfg.train.loss!r}; known: {sorted(LOSSES)}")

@@ -81,10 +81,5 @@ def sigkill_at_step(proc: subprocess.Popen, metrics: Path, step: int, timeout: f
 
 def with_overrides(cfg, **over):
     """Set dotted config fields: `with_overrides(c, **{"train.steps": 5})`."""
-    for key, value in over.items():
-        node = cfg
-        *path, leaf = key.split(".")
-        for p in path:
-            node = node[p]
-        node[leaf] = value
+    cfg.update_from_flattened_dict(over)
     return cfg

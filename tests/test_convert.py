@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 import jax  # noqa: E402
 
-from jaxsr import checkpoint, models  # noqa: E402
+from jaxsr import model_dir, models  # noqa: E402
 from jaxsr.convert import CheckpointMismatch, convert_state_dict, torch_key_to_path  # noqa: E402
 
 from . import torch_ref  # noqa: E402
@@ -91,13 +91,13 @@ def test_carn_bad_meanshift_rejected():
 
 def test_orbax_round_trip(tmp_path):
     params, _ = convert_state_dict(_sd("rfdn", 4), "rfdn", 4)
-    out = checkpoint.save_model(tmp_path / "m", params, "rfdn", 4)
-    module, restored, meta = checkpoint.load_model(out)
+    out = model_dir.save_model(tmp_path / "m", params, "rfdn", 4)
+    module, restored, meta = model_dir.load_model(out)
     assert meta["model"] == "rfdn" and meta["scale"] == 4
     jax.tree.map(np.testing.assert_array_equal, params, jax.tree.map(np.asarray, restored))
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     with pytest.raises(FileExistsError, match="already exists"):
-        checkpoint.save_model(out, params, "rfdn", 4)
+        model_dir.save_model(out, params, "rfdn", 4)
 
 
 @needs_shared
@@ -115,7 +115,7 @@ def test_cli_converts_published_rfdn(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert "433,448 params" in r.stdout
-    _, params, _ = checkpoint.load_model(out)
+    _, params, _ = model_dir.load_model(out)
     sd = torch.load(SHARED / "weights" / "rfdn_x4.pth", weights_only=True)
     np.testing.assert_array_equal(
         np.asarray(params["fea_conv"]["kernel"]),

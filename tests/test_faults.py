@@ -21,10 +21,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsr import checkpoint, models, nonfinite, trainer
-from jaxsr.checkpointing import CheckpointError
+from jaxsr import model_dir, models, nonfinite, train
 from jaxsr.configs_lib import load_sibling
 from jaxsr.metric_writer import read_metrics
+from jaxsr.train.checkpoints import CheckpointError
 
 from .conftest import REPO, complete_lines, sigkill_at_step, with_overrides
 
@@ -38,7 +38,7 @@ def _tiny(data_dir, **over):
 
 
 def _params(model_dir: Path):
-    _, params, _ = checkpoint.load_model(model_dir)
+    _, params, _ = model_dir.load_model(model_dir)
     return jax.tree.map(np.asarray, params)
 
 
@@ -83,7 +83,7 @@ def data_dir(tmp_path_factory) -> Path:
 def reference(tmp_path_factory, data_dir) -> Path:
     """An uninterrupted 40-step tiny run (checkpoints every 10, keep 3)."""
     work = tmp_path_factory.mktemp("ref")
-    trainer.train(_tiny(data_dir, **{"train.steps": 40, "ckpt.keep": 3}), work, quiet=True)
+    train.fit(_tiny(data_dir, **{"train.steps": 40, "ckpt.keep": 3}), work, quiet=True)
     return work
 
 
@@ -138,10 +138,10 @@ def test_skip_policy_skips_exactly_and_counts(tmp_path, data_dir):
     stops just before the first bad step) and count the skips; past `max_nonfinite` it stops."""
     blow_up = {"optim.schedule": "step", "optim.step_size": 10, "optim.gamma": 1e30}
     cfg = _tiny(data_dir, **{"train.steps": 18, "train.nonfinite": "skip", **blow_up})
-    res = trainer.train(cfg, tmp_path / "skip", quiet=True)
+    res = train.fit(cfg, tmp_path / "skip", quiet=True)
     first = res["first_nonfinite"]
     assert 11 <= first <= 14 and res["nonfinite_skipped"] == 18 - first + 1
-    before = trainer.train(
+    before = train.fit(
         _tiny(data_dir, **{"train.steps": first - 1, **blow_up}), tmp_path / "ref", quiet=True
     )
     assert before["nonfinite_skipped"] == 0 and before["first_nonfinite"] == -1
@@ -158,7 +158,7 @@ def test_skip_policy_skips_exactly_and_counts(tmp_path, data_dir):
     with pytest.raises(
         nonfinite.Diverged, match=rf"{n} non-finite steps skipped \(first at step {first}\)"
     ):
-        trainer.train(cfg, tmp_path / "skip_max", quiet=True)
+        train.fit(cfg, tmp_path / "skip_max", quiet=True)
     assert not (tmp_path / "skip_max" / "final_model").exists()
 
 
@@ -167,7 +167,7 @@ def test_evaluate_refuses_nonfinite_params(tmp_path):
     params = jax.tree.map(np.asarray, models.init_params(model, 0))
     params["conv_last"]["bias"] = params["conv_last"]["bias"].copy()
     params["conv_last"]["bias"][1] = np.nan
-    d = checkpoint.save_model(
+    d = model_dir.save_model(
         tmp_path / "nan_model", params, "msrresnet", 2, {"num_feat": 8, "num_block": 1}
     )
     r = _cli("jaxsr.evaluate", f"--weights={d}", f"--data={SAMPLES}", "--sets=Demo")
@@ -175,7 +175,7 @@ def test_evaluate_refuses_nonfinite_params(tmp_path):
     _no_traceback(r)
     assert _last_line(r) == f"error: {d}: params contain NaN/Inf (conv_last/bias)"
     with pytest.raises(ValueError, match="contain NaN/Inf"):
-        trainer.train(_tiny(tmp_path / "tfds", **{"init_from": str(d)}), tmp_path / "w", quiet=True)
+        train.fit(_tiny(tmp_path / "tfds", **{"init_from": str(d)}), tmp_path / "w", quiet=True)
 
 
 # --- damaged checkpoints ---------------------------------------------------------------------
@@ -191,12 +191,12 @@ def _damage_array_file(step_dir: Path) -> Path:
 
 def test_fallback_to_older_checkpoints(tmp_path, data_dir, reference, capsys):
     work = tmp_path / "w"
-    trainer.train(_tiny(data_dir, **{"train.steps": 30, "ckpt.keep": 3}), work, quiet=True)
+    train.fit(_tiny(data_dir, **{"train.steps": 30, "ckpt.keep": 3}), work, quiet=True)
     ck = work / "checkpoints"
     assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["10", "20", "30"]
     _damage_array_file(ck / "30")
     (ck / "20" / "data" / "metadata").write_text("")  # an emptied JSON item
-    res = trainer.train(_tiny(data_dir, **{"train.steps": 40, "ckpt.keep": 3}), work, quiet=True)
+    res = train.fit(_tiny(data_dir, **{"train.steps": 40, "ckpt.keep": 3}), work, quiet=True)
     err = capsys.readouterr().err.strip().splitlines()
     warn = [ln for ln in err if ln.startswith("warning: checkpoint step")]
     assert len(warn) == 2, err
@@ -211,7 +211,7 @@ def test_fallback_to_older_checkpoints(tmp_path, data_dir, reference, capsys):
 
 def test_no_loadable_checkpoint_is_one_line_listing_all(tmp_path, data_dir):
     work = tmp_path / "w"
-    trainer.train(_tiny(data_dir, **{"train.steps": 20}), work, quiet=True)
+    train.fit(_tiny(data_dir, **{"train.steps": 20}), work, quiet=True)
     for s in ("10", "20"):
         _damage_array_file(work / "checkpoints" / s)
     r = _cli("jaxsr.train", *_train_args(work, data_dir, "--config.train.steps=30"))
@@ -229,11 +229,9 @@ def test_no_loadable_checkpoint_is_one_line_listing_all(tmp_path, data_dir):
 
 def test_config_mismatch_is_an_error_not_damage(tmp_path, data_dir):
     work = tmp_path / "w"
-    trainer.train(_tiny(data_dir, **{"train.steps": 10}), work, quiet=True)
+    train.fit(_tiny(data_dir, **{"train.steps": 10}), work, quiet=True)
     with pytest.raises(CheckpointError, match=r"/10: does not match this config's train state"):
-        trainer.train(
-            _tiny(data_dir, **{"train.steps": 20, "optim.ema_decay": 0.5}), work, quiet=True
-        )
+        train.fit(_tiny(data_dir, **{"train.steps": 20, "optim.ema_decay": 0.5}), work, quiet=True)
     assert (work / "checkpoints" / "10").is_dir() and not (work / "checkpoints.unreadable").exists()
 
 
@@ -241,12 +239,12 @@ def test_run_killed_after_its_last_checkpoint_finishes_on_rerun(tmp_path, data_d
     """All steps done, outputs missing (a kill while writing final_model): the rerun writes
     them from the last checkpoint instead of failing."""
     work = tmp_path / "w"
-    trainer.train(_tiny(data_dir, **{"train.steps": 20, "eval.every": 10}), work, quiet=True)
+    train.fit(_tiny(data_dir, **{"train.steps": 20, "eval.every": 10}), work, quiet=True)
     ref = _params(work / "final_model")
     ev = json.loads((work / "summary.json").read_text())["final_eval"]
     shutil.rmtree(work / "final_model")
     (work / "summary.json").unlink()
-    res = trainer.train(_tiny(data_dir, **{"train.steps": 20, "eval.every": 10}), work, quiet=True)
+    res = train.fit(_tiny(data_dir, **{"train.steps": 20, "eval.every": 10}), work, quiet=True)
     assert res["resumed_from"] == 20 and res["final_eval"] == ev
     _assert_same(ref, _params(work / "final_model"))
 
@@ -255,12 +253,12 @@ def test_interrupted_model_overwrite_is_recovered(tmp_path):
     """A kill between save_model's two renames leaves `.best_model.old-PID` and no
     `best_model`: the next start puts the complete old copy back."""
     params = {"w": np.arange(3, dtype=np.float32)}
-    d = checkpoint.save_model(tmp_path / "best_model", params, "msrresnet", 2)
+    d = model_dir.save_model(tmp_path / "best_model", params, "msrresnet", 2)
     d.rename(tmp_path / ".best_model.old-4242")
     (tmp_path / ".best_model.tmp-abc").mkdir()
-    checkpoint.remove_stale_tmp(tmp_path)
+    model_dir.remove_stale_tmp(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_model"]
-    assert checkpoint.read_meta(tmp_path / "best_model")["model"] == "msrresnet"
+    assert model_dir.read_meta(tmp_path / "best_model")["model"] == "msrresnet"
 
 
 # --- kills, Ctrl-C, leftovers ----------------------------------------------------------------
@@ -347,7 +345,7 @@ def test_ctrl_c_saves_and_resumes_exactly(tmp_path, data_dir, reference):
 def test_model_dirs_get_normal_permissions(tmp_path):
     old = os.umask(0o022)
     try:
-        d = checkpoint.save_model(tmp_path / "m", {"w": np.ones(3, np.float32)}, "msrresnet", 2)
+        d = model_dir.save_model(tmp_path / "m", {"w": np.ones(3, np.float32)}, "msrresnet", 2)
     finally:
         os.umask(old)
     assert stat.S_IMODE(d.stat().st_mode) == 0o755
@@ -414,7 +412,7 @@ def test_fewer_steps_than_the_checkpoint_is_an_error(tmp_path, data_dir, referen
     with pytest.raises(
         ValueError, match=r"train.steps=30 but .* already has a checkpoint at step 40"
     ):
-        trainer.train(_tiny(data_dir, **{"train.steps": 30}), reference, quiet=True)
+        train.fit(_tiny(data_dir, **{"train.steps": 30}), reference, quiet=True)
     r = _cli("jaxsr.train", *_train_args(tmp_path / "w", data_dir, "--config.train.steps=-1"))
     assert _last_line(r) == "error: train.steps=-1 must be > 0"
 

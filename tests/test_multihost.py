@@ -27,7 +27,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsr import checkpoint, distributed, trainer
+from jaxsr import distributed, model_dir, train
 from jaxsr.configs_lib import base_config, load_sibling
 from jaxsr.data import pipeline
 from jaxsr.metric_writer import read_metrics
@@ -85,7 +85,7 @@ def _run(workdir: Path, data_dir: Path, n: int, steps: int = STEPS) -> str:
 
 
 def _params(workdir: Path) -> list[np.ndarray]:
-    _, params, _ = checkpoint.load_model(workdir / "final_model")
+    _, params, _ = model_dir.load_model(workdir / "final_model")
     return [np.asarray(x) for x in jax.tree.leaves(params)]
 
 
@@ -128,7 +128,7 @@ def data_dir(tmp_path_factory) -> Path:
 def one_process(tmp_path_factory, data_dir) -> Path:
     """The reference: 1 process, in this process (also builds the TFDS dataset)."""
     workdir = tmp_path_factory.mktemp("one")
-    trainer.train(_tiny(data_dir, STEPS), workdir, quiet=True)
+    train.fit(_tiny(data_dir, STEPS), workdir, quiet=True)
     return workdir
 
 
@@ -160,7 +160,7 @@ def test_cluster_args_from_config_then_environment(monkeypatch):
 
 
 def test_host_blocks_stack_to_the_single_host_batches(one_process, data_dir):
-    pairs = trainer.load_train_pairs(_tiny(data_dir, STEPS), 2)
+    pairs = train.load_train_pairs(_tiny(data_dir, STEPS), 2)
     ds_args = (pairs, 16, 2, 8, 0)
     single = pipeline.train_iterator(pipeline.train_dataset(*ds_args), 1)
     want = [next(single) for _ in range(5)]
@@ -215,7 +215,7 @@ def test_checkpoints_move_between_process_counts(one_process, two_processes, dat
     # 2 processes -> 1: resume the 2-process checkpoint of step 10 in this process
     w = tmp_path / "two_to_one"
     _copy_checkpoint(two_processes, 10, w)
-    res = trainer.train(_tiny(data_dir, STEPS), w, quiet=True)
+    res = train.fit(_tiny(data_dir, STEPS), w, quiet=True)
     assert res["resumed_from"] == 10 and res["processes"] == 1
     _assert_close(_params(one_process), _params(w))
     # 1 process -> 4

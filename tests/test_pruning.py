@@ -18,14 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from jaxsr import checkpoint, models
+from jaxsr import model_dir, models, train
 from jaxsr.configs_lib import load_sibling
-from jaxsr.pruning import iterative
-from jaxsr.pruning import masks as masks_lib
-from jaxsr.pruning.freeze import freeze_below, zero_grads_below
-from jaxsr.pruning.mask_apply import mask_apply
-from jaxsr.pruning.selection import describe, prunable_paths, rules_for
-from jaxsr.pruning.thresholds import layer_threshold, prune_masks
+from jaxsr.optim.freezing import freeze_below, zero_grads_below
+from jaxsr.optim.masking import keep_masked
+from jaxsr.sparsity import masks as masks_lib
+from jaxsr.sparsity.selection import describe, prunable_paths, rules_for
+from jaxsr.sparsity.thresholds import layer_threshold, prune_masks
 
 from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step, with_overrides
 
@@ -84,7 +83,7 @@ def test_masked_weights_stay_exactly_zero(seed, frac):
         }
     }
     masks = {"a": {"kernel": jnp.asarray(rng.uniform(size=(3, 3, 4, 5)) > frac)}}
-    tx = _adam_chain(mask_apply())
+    tx = _adam_chain(keep_masked())
     state = tx.init(params)
 
     @jax.jit
@@ -111,7 +110,7 @@ def test_frozen_weights_unchanged_despite_adam_momentum():
     w = jnp.asarray(rng.normal(size=(64,)), jnp.float32)
     params = {"w": w}
     masks = {"w": jnp.ones(64, bool)}
-    tx = _adam_chain(mask_apply(), freeze_below(0.05))
+    tx = _adam_chain(keep_masked(), freeze_below(0.05))
     state = tx.init(params)
     g = {"w": jnp.ones(64, jnp.float32)}
     for _ in range(5):  # build up momentum on every weight
@@ -171,7 +170,7 @@ def test_global_scope_uses_one_threshold():
 
 
 def _final(workdir: Path, rnd: int):
-    _, p, _ = checkpoint.load_model(workdir / f"round_{rnd:02d}" / "final_model")
+    _, p, _ = model_dir.load_model(workdir / f"round_{rnd:02d}" / "final_model")
     return jax.tree.map(np.asarray, p)
 
 
@@ -186,24 +185,24 @@ def test_rewind_restores_exactly_rewind_times_mask(tmp_path):
             "pruning.rounds": 2,
         },
     )
-    iterative.run(cfg, tmp_path / "w", quiet=True)
-    init = jax.tree.map(np.asarray, checkpoint.load_model(tmp_path / "w" / "init")[1])
-    m2 = iterative.load_masks(tmp_path / "w" / "round_02" / "masks.npz")
-    want = jax.tree.map(np.asarray, masks_lib.apply(init, m2))
+    train.run(cfg, tmp_path / "w", quiet=True)
+    init = jax.tree.map(np.asarray, model_dir.load_model(tmp_path / "w" / "init")[1])
+    m2 = masks_lib.load(tmp_path / "w" / "round_02" / "masks.npz")
+    want = jax.tree.map(np.asarray, masks_lib.apply_masks(init, m2))
     jax.tree.map(np.testing.assert_array_equal, _final(tmp_path / "w", 2), want)
 
 
 @pytest.mark.parametrize("method", ["upru", "dupru"])
 def test_rounds_prune_nested_masks_and_report(tmp_path, method):
     cfg = _cfg(method, **{"data.data_dir": str(tmp_path / "tfds"), "eval.every": 40})
-    reports = iterative.run(cfg, tmp_path / "w", quiet=True)
+    reports = train.run(cfg, tmp_path / "w", quiet=True)
     assert [r["round"] for r in reports] == [1, 2, 3]
     sp = [r["sparsity"] for r in reports]
     assert sp[0] == 0 and sp[1] == pytest.approx(0.3, abs=0.01)
     assert sp[2] == pytest.approx(1 - 0.7**2, abs=0.01)
     prev = None
     for rnd in (1, 2, 3):
-        m = iterative.load_masks(tmp_path / "w" / f"round_{rnd:02d}" / "masks.npz")
+        m = masks_lib.load(tmp_path / "w" / f"round_{rnd:02d}" / "masks.npz")
         final = traverse_util.flatten_dict(_final(tmp_path / "w", rnd))
         for k, mk in traverse_util.flatten_dict(m).items():
             assert np.all(final[k][~mk] == 0.0)  # masked weights exactly 0 after training
@@ -215,7 +214,7 @@ def test_rounds_prune_nested_masks_and_report(tmp_path, method):
     assert [r["round"] for r in saved] == [1, 2, 3] and saved[1]["thresholds"]
     # a finished run is skipped on restart
     t = time.perf_counter()
-    again = iterative.run(cfg, tmp_path / "w", quiet=True)
+    again = train.run(cfg, tmp_path / "w", quiet=True)
     assert again == saved and time.perf_counter() - t < 30
 
 
@@ -257,17 +256,16 @@ def test_kill_inside_a_round_and_resume_is_exact(tmp_path):
 _SHARDED = """
 import json, jax, numpy as np
 from jaxsr.configs_lib import load_sibling
-from jaxsr.pruning import iterative
-from jaxsr import checkpoint
+from jaxsr import model_dir, train
 assert jax.device_count() == 8
 out = {{}}
 for n in (1, 8):
     c = load_sibling({cfg!r}, "tiny_prune.py").get_config("dupru")
     c.data.data_dir = {data!r}
     c.train.steps, c.pruning.rounds, c.mesh.num_devices = 15, 2, n
-    iterative.run(c, {work!r} + f"/n{{n}}", quiet=True)
-    _, p, _ = checkpoint.load_model({work!r} + f"/n{{n}}/round_02/final_model")
-    m = iterative.load_masks({work!r} + f"/n{{n}}/round_02/masks.npz")
+    train.run(c, {work!r} + f"/n{{n}}", quiet=True)
+    _, p, _ = model_dir.load_model({work!r} + f"/n{{n}}/round_02/final_model")
+    m = masks_lib.load({work!r} + f"/n{{n}}/round_02/masks.npz")
     out[n] = (jax.tree.map(np.asarray, p), m)
 pairs = list(zip(jax.tree.leaves(out[1][0]), jax.tree.leaves(out[8][0])))
 diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
@@ -302,10 +300,9 @@ def test_configs_document_the_recipe():
 
 
 def test_late_rewinding_continues_from_step_k(tmp_path):
-    from jaxsr.checkpointing import Checkpointer
+    from jaxsr.methods.magnitude import MagnitudePruning
     from jaxsr.metric_writer import read_metrics
-    from jaxsr.pruning.methods import magnitude_pruning_method
-    from jaxsr.trainer import init_state, make_optimizer
+    from jaxsr.train.checkpoints import Checkpointer
 
     cfg = _cfg(
         "upru",
@@ -317,21 +314,19 @@ def test_late_rewinding_continues_from_step_k(tmp_path):
             "ckpt.keep": 1,
         },
     )
-    iterative.run(cfg, tmp_path / "w", quiet=True)
+    train.run(cfg, tmp_path / "w", quiet=True)
     point = json.loads((tmp_path / "w" / "rewind" / "point.json").read_text())
     assert point["step"] == 10 and point["data_state"]
     # the rewind point is round 1's step-10 checkpoint, kept despite keep=1
     ck = Checkpointer(tmp_path / "w" / "round_01" / "checkpoints", 1, 1)
     assert 10 in ck.all_steps()
     model = models.create("msrresnet", 2, num_feat=8, num_block=1)
-    m1 = iterative.load_masks(tmp_path / "w" / "round_01" / "masks.npz")
-    method = magnitude_pruning_method(m1, 0.0, False, "upru")
-    tx = make_optimizer(cfg.optim, method.constraints, method.pre_transforms)
-    like = init_state(model, tx, 0, False, method)
+    m1 = masks_lib.load(tmp_path / "w" / "round_01" / "masks.npz")
+    like = train.state_template(cfg, model, MagnitudePruning("upru", m1))
     state, data_state, _ = ck.restore(10, like)
     ck.close()
     assert data_state == point["data_state"]
-    rewind = checkpoint.load_model(tmp_path / "w" / "rewind")[1]
+    rewind = model_dir.load_model(tmp_path / "w" / "rewind")[1]
     jax.tree.map(
         np.testing.assert_array_equal,
         jax.tree.map(np.asarray, state.params),

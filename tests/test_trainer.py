@@ -15,9 +15,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsr import checkpoint, optim, trainer
-from jaxsr.checkpointing import Checkpointer
+from jaxsr import model_dir, optim, train
 from jaxsr.metric_writer import read_metrics
+from jaxsr.train.checkpoints import Checkpointer
 
 from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step, with_overrides
 
@@ -35,7 +35,7 @@ def _tiny(**over):
 
 
 def _params(workdir: Path):
-    _, params, _ = checkpoint.load_model(workdir / "final_model")
+    _, params, _ = model_dir.load_model(workdir / "final_model")
     return jax.tree.map(np.asarray, params)
 
 
@@ -68,7 +68,7 @@ def test_schedules_hand_computed():
 
 def test_train_writes_logs_checkpoints_and_resumes_in_process(tmp_path):
     data_dir = str(tmp_path / "tfds")
-    full = trainer.train(
+    full = train.fit(
         _tiny(**{"data.data_dir": data_dir, "train.steps": 30}), tmp_path / "a", quiet=True
     )
     assert full["steps"] == 30 and full["resumed_from"] is None
@@ -78,10 +78,8 @@ def test_train_writes_logs_checkpoints_and_resumes_in_process(tmp_path):
         int(p.name) for p in (tmp_path / "a" / "checkpoints").iterdir() if p.name.isdigit()
     ) == [20, 30]  # keep=2
     # stop at 20, then continue to 30 in a new call: identical params
-    trainer.train(
-        _tiny(**{"data.data_dir": data_dir, "train.steps": 20}), tmp_path / "b", quiet=True
-    )
-    res = trainer.train(
+    train.fit(_tiny(**{"data.data_dir": data_dir, "train.steps": 20}), tmp_path / "b", quiet=True)
+    res = train.fit(
         _tiny(**{"data.data_dir": data_dir, "train.steps": 30}), tmp_path / "b", quiet=True
     )
     assert res["resumed_from"] == 20
@@ -94,7 +92,7 @@ def test_train_writes_logs_checkpoints_and_resumes_in_process(tmp_path):
 
 
 def test_eval_and_best_model(tmp_path):
-    res = trainer.train(
+    res = train.fit(
         _tiny(
             **{
                 "data.data_dir": str(tmp_path / "tfds"),
@@ -125,13 +123,11 @@ def test_named_steps_survive_rotation(tmp_path):
 
 def test_partial_checkpoint_is_ignored(tmp_path):
     data_dir = str(tmp_path / "tfds")
-    trainer.train(
-        _tiny(**{"data.data_dir": data_dir, "train.steps": 10}), tmp_path / "w", quiet=True
-    )
+    train.fit(_tiny(**{"data.data_dir": data_dir, "train.steps": 10}), tmp_path / "w", quiet=True)
     junk = tmp_path / "w" / "checkpoints" / "20.orbax-checkpoint-tmp-1700000000"
     junk.mkdir()
     (junk / "garbage").write_text("half-written")
-    res = trainer.train(
+    res = train.fit(
         _tiny(**{"data.data_dir": data_dir, "train.steps": 12}), tmp_path / "w", quiet=True
     )
     assert res["resumed_from"] == 10
@@ -180,7 +176,7 @@ _SHARDED = """
 import json, sys, jax, numpy as np
 from pathlib import Path
 from jaxsr.configs_lib import load_sibling
-from jaxsr import trainer, checkpoint
+from jaxsr import train, model_dir
 get_config = load_sibling({tiny!r}, "tiny.py").get_config
 assert jax.device_count() == 8, jax.devices()
 out = {{}}
@@ -189,8 +185,8 @@ for n in (1, 8):
     c.data.data_dir = {data!r}
     c.train.steps = 15
     c.mesh.num_devices = n
-    trainer.train(c, {work!r} + f"/n{{n}}", quiet=True)
-    _, p, _ = checkpoint.load_model({work!r} + f"/n{{n}}/final_model")
+    train.fit(c, {work!r} + f"/n{{n}}", quiet=True)
+    _, p, _ = model_dir.load_model({work!r} + f"/n{{n}}/final_model")
     out[n] = jax.tree.map(np.asarray, p)
 pairs = zip(jax.tree.leaves(out[1]), jax.tree.leaves(out[8]))
 diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
@@ -252,9 +248,7 @@ def test_cli_override_and_bad_input(tmp_path):
 
 def test_init_from_model_dir(tmp_path):
     data_dir = str(tmp_path / "tfds")
-    trainer.train(
-        _tiny(**{"data.data_dir": data_dir, "train.steps": 5}), tmp_path / "a", quiet=True
-    )
+    train.fit(_tiny(**{"data.data_dir": data_dir, "train.steps": 5}), tmp_path / "a", quiet=True)
     c = _tiny(
         **{
             "data.data_dir": data_dir,
@@ -263,10 +257,10 @@ def test_init_from_model_dir(tmp_path):
             "init_from": str(tmp_path / "a" / "final_model"),
         }
     )
-    trainer.train(c, tmp_path / "b", quiet=True)
+    train.fit(c, tmp_path / "b", quiet=True)
     jax.tree.map(np.testing.assert_array_equal, _params(tmp_path / "a"), _params(tmp_path / "b"))
     with pytest.raises(FileNotFoundError, match="init_from=.*nowhere"):
-        trainer.train(
+        train.fit(
             _tiny(**{"data.data_dir": data_dir, "init_from": str(tmp_path / "nowhere")}),
             tmp_path / "c",
             quiet=True,
@@ -276,8 +270,8 @@ def test_init_from_model_dir(tmp_path):
 def test_ema_tensorboard_and_clipping(tmp_path):
     data_dir = str(tmp_path / "tfds")
     base = {"data.data_dir": data_dir, "train.steps": 6, "tensorboard": True}
-    trainer.train(_tiny(**base), tmp_path / "plain", quiet=True)
-    trainer.train(_tiny(**base, **{"optim.ema_decay": 0.5}), tmp_path / "ema", quiet=True)
+    train.fit(_tiny(**base), tmp_path / "plain", quiet=True)
+    train.fit(_tiny(**base, **{"optim.ema_decay": 0.5}), tmp_path / "ema", quiet=True)
     plain, ema = _params(tmp_path / "plain"), _params(tmp_path / "ema")
     # same raw trajectory; the EMA model (used for eval and final_model) lags behind it
     k = ("body_0", "conv1", "kernel")

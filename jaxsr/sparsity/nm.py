@@ -13,8 +13,11 @@ safe under any sharding of the kernel's non-I axes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
 
 def group_view(w: jax.Array, m: int) -> jax.Array:
@@ -61,3 +64,11 @@ def units(w: jax.Array, m: int) -> jax.Array:
 def nonzeros_per_group(w: jax.Array, m: int) -> jax.Array:
     """Number of non-zero weights in every group, shape (kh, kw, ceil(I/m), O)."""
     return jnp.sum(group_view(w, m) != 0, axis=3)
+
+
+def nm_masks(params: Any, layers: dict[str, tuple[int, int]]) -> dict:
+    """Masks pytree (only the leaves named in `layers`: '/'-joined path -> (N, M))."""
+    flat = traverse_util.flatten_dict(params)
+    return traverse_util.unflatten_dict(
+        {k: nm_mask(v, *layers["/".join(k)]) for k, v in flat.items() if "/".join(k) in layers}
+    )

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsr.pruning.masks import map_masked
+from jaxsr.sparsity.masks import map_masked
 
 
 class FreezeBelowState(NamedTuple):

@@ -1,6 +1,7 @@
 """Train an SR model: `python -m jaxsr.train --config=configs/dense.py --workdir=DIR`.
 
-Config overrides: `--config.train.steps=1000`; variants: `--config=configs/dense.py:demo`.
+Runs the recipe of `config.method` (its stages, `jaxsr.train.stages`). Config overrides:
+`--config.train.steps=1000`; variants: `--config=configs/nm_oneshot.py:model=rfdn,demo`.
 A run restarted with the same `--workdir` resumes from its latest checkpoint. Errors (bad
 config or paths, divergence, no loadable checkpoint) are one line on stderr with exit code 1;
 Ctrl-C saves a checkpoint of the current step and exits with code 130.
@@ -18,9 +19,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "output directory (checkpoints, 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from jaxsr import trainer
+    from jaxsr import train
     from jaxsr.cli import fail, interrupted, quiet_logs
-    from jaxsr.configs_lib import resolve_method
 
     quiet_logs()
     try:
@@ -31,12 +31,7 @@ def main(argv: list[str]) -> None:
     if not workdir:
         fail("--workdir is required (or set config.workdir)")
     try:
-        if cfg.get("method", "dense") in ("upru", "dupru"):
-            from jaxsr.pruning import iterative
-
-            iterative.run(cfg, workdir)
-        else:
-            trainer.train(cfg, workdir, resolve_method(cfg))
+        train.run(cfg, workdir)
     except KeyboardInterrupt:
         interrupted("stopped; rerun the same command to resume from the latest checkpoint, if any")
     except Exception as e:

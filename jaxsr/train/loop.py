@@ -1,172 +1,41 @@
-"""The training loop: state, sharded step, evaluation, checkpoints, logs, resume.
+"""The training loop of one stage: data, steps, evaluation, checkpoints, logs, resume.
 
-The step is one `jax.jit` over a `jax.sharding.Mesh` with a single axis `data`: the batch is
-split along it, params and optimizer state are replicated, the state buffers are donated.
-The same code runs on one CPU, several (simulated or real) devices and several processes
-or hosts (`config.distributed`, see `jaxsr.distributed`). Metrics stay on device and
-are fetched only every `log_every` steps.
-
-Pruning methods plug in without touching this file through `Method` (see `jaxsr.pruning`):
-`init_extra` adds method state (e.g. masks) to `TrainState.extra`, `constraints` are optax
-transforms appended last to the optimizer and receive `extra` as keyword arguments, and
-`forward_params` reparametrises params before the forward pass.
+`fit(cfg, workdir, method)` trains (or resumes) one stage; `jaxsr.train.stages` drives a
+method's recipe of stages. The same code runs on one CPU, several (simulated or real) devices
+and several processes or hosts (`config.distributed`, see `jaxsr.distributed`). Metrics stay
+on device and are fetched only every `log_every` steps. Methods plug in through the hooks of
+`jaxsr.methods.Method` (used in `jaxsr.train.step` and for eval/export here); this file
+knows no method.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxsr import checkpoint as model_io
-from jaxsr import distributed, models, nonfinite, validate
+from jaxsr import distributed, model_dir, models, nonfinite, validate
 from jaxsr import metrics as sr_metrics
-from jaxsr.checkpointing import Checkpointer
 from jaxsr.data import pipeline, tfds_builders
 from jaxsr.data.benchmark import BenchmarkSet, load_set
 from jaxsr.inference import Predictor
 from jaxsr.interrupt import Interrupted, StopRequest
+from jaxsr.methods.base import Exported, Method
 from jaxsr.metric_writer import MetricWriter
 from jaxsr.optim import make_optimizer
 from jaxsr.progress import Progress
-
-
-@flax.struct.dataclass
-class TrainState:
-    step: jax.Array
-    params: Any
-    opt_state: Any
-    rng: jax.Array
-    ema_params: Any
-    extra: Any  # method state, e.g. {"masks": ...}
-    nonfinite: jax.Array  # number of non-finite steps (never applied; see jaxsr.nonfinite)
-    first_nonfinite: jax.Array  # step number of the first one, -1 if none
-
-
-@dataclasses.dataclass
-class Method:
-    """Hooks of a training method (dense training uses the defaults)."""
-
-    name: str = "dense"
-    init_extra: Callable[[Any], dict] = lambda params: {}
-    constraints: Sequence[optax.GradientTransformation] = ()
-    pre_transforms: Sequence[optax.GradientTransformation] = ()
-    forward_params: Callable[[Any, dict], Any] = lambda params, extra: params
-
-
-LOSSES = {
-    "l1": lambda pred, target: jnp.mean(jnp.abs(pred - target)),
-    "mse": lambda pred, target: jnp.mean(jnp.square(pred - target)),
-}
-
-
-def make_mesh(num_devices: int | None = None) -> Mesh:
-    devices = jax.devices()
-    if num_devices:
-        if num_devices > len(devices):
-            raise ValueError(f"mesh.num_devices={num_devices} but only {len(devices)} devices")
-        devices = devices[:num_devices]
-    return Mesh(np.array(devices), ("data",))
-
-
-def make_train_step(
-    model: Any,
-    tx: optax.GradientTransformation,
-    loss: str,
-    ema_decay: float,
-    mesh: Mesh,
-    method: Method,
-    donate: bool = True,
-) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
-    if loss not in LOSSES:
-        raise ValueError(f"unknown train.loss {loss!r}; known: {sorted(LOSSES)}")
-    loss_fn_ = LOSSES[loss]
-
-    def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        x = batch["lr"].astype(jnp.float32) / 255.0
-        y = batch["hr"].astype(jnp.float32) / 255.0
-
-        def loss_fn(params):
-            p = method.forward_params(params, state.extra)
-            return loss_fn_(model.apply({"params": p}, x), y)
-
-        value, grads = jax.value_and_grad(loss_fn)(state.params)
-        grad_norm = optax.tree.norm(grads)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params, **state.extra)
-        params = optax.apply_updates(state.params, updates)
-        ema = state.ema_params
-        if ema_decay > 0:
-            ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
-        # a non-finite step is not applied and is counted (policy on the host: jaxsr.nonfinite)
-        ok = jnp.isfinite(value) & jnp.isfinite(grad_norm) & nonfinite.tree_finite(params)
-        params, opt_state, ema = nonfinite.select(
-            ok, (params, opt_state, ema), (state.params, state.opt_state, state.ema_params)
-        )
-        step_no = state.step + 1
-        bad = jnp.where(ok, 0, 1).astype(jnp.int32)
-        first = jnp.where((state.first_nonfinite < 0) & ~ok, step_no, state.first_nonfinite).astype(
-            jnp.int32
-        )
-        new = state.replace(
-            step=step_no,
-            params=params,
-            opt_state=opt_state,
-            ema_params=ema,
-            nonfinite=state.nonfinite + bad,
-            first_nonfinite=first,
-        )
-        return new, {"loss": value, "grad_norm": grad_norm, "nonfinite": new.nonfinite}
-
-    repl = NamedSharding(mesh, PartitionSpec())
-    data = NamedSharding(mesh, PartitionSpec("data"))
-    return jax.jit(
-        step,
-        in_shardings=(repl, data),
-        out_shardings=(repl, repl),
-        donate_argnums=(0,) if donate else (),
-    )
-
-
-def init_state(
-    model: Any,
-    tx: optax.GradientTransformation,
-    seed: int,
-    ema: bool,
-    method: Method,
-    params: Any | None = None,
-) -> TrainState:
-    key = jax.random.PRNGKey(seed)
-    init_key, key = jax.random.split(key)
-    if params is None:
-        params = models.init_params(model, init_key)
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=tx.init(params),
-        rng=key,
-        ema_params=jax.tree.map(jnp.copy, params) if ema else {},
-        extra=method.init_extra(params),
-        nonfinite=jnp.zeros((), jnp.int32),
-        first_nonfinite=jnp.full((), -1, jnp.int32),
-    )
-
-
-def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    data = NamedSharding(mesh, PartitionSpec("data"))
-    return {k: jax.make_array_from_process_local_data(data, v) for k, v in batch.items()}
+from jaxsr.train.checkpoints import Checkpointer
+from jaxsr.train.step import TrainState, init_state, make_mesh, make_train_step, shard_batch
 
 
 def load_train_pairs(cfg: Any, scale: int) -> tfds_builders.Pairs:
@@ -204,13 +73,14 @@ def evaluate_params(pred: Predictor, params: Any, sets: list[BenchmarkSet]) -> d
     return out
 
 
-def _init_params_from(cfg: Any, model: Any) -> Any | None:
+def initial_params(cfg: Any, model: Any) -> Any | None:
+    """The model params of `config.init_from` (a model dir or .pth), None if unset."""
     src = cfg.get("init_from")
     if not src:
         return None
     src_path = Path(src)
     if src_path.is_dir():
-        params = model_io.load_params(src_path, model)
+        params = model_dir.load_params(src_path, model)
     elif src_path.suffix == ".pth":
         from jaxsr.convert import import_torch
 
@@ -219,21 +89,35 @@ def _init_params_from(cfg: Any, model: Any) -> Any | None:
         )
     else:
         raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
-    model_io.check_finite(params, f"init_from={src}")
+    model_dir.check_finite(params, f"init_from={src}")
     return params
 
 
-def _save_model(cfg: Any, directory: Path, params: Any, source: str) -> None:
+def _save_model(cfg: Any, directory: Path, exported: Exported, source: str) -> None:
     """A model directory (usable by `jaxsr.evaluate --weights` and `init_from`)."""
-    model_io.save_model(
+    overrides = exported.overrides
+    model_dir.save_model(
         directory,
-        jax.device_get(params),
+        jax.device_get(exported.params),
         models.spec(cfg.model.name).name,
         int(cfg.model.scale),
-        dict(cfg.model.get("overrides", {})),
+        dict(cfg.model.get("overrides", {})) if overrides is None else overrides,
         source=source,
         overwrite=True,
+        masks=None if exported.masks is None else jax.device_get(exported.masks),
     )
+
+
+def build_optimizer(cfg: Any, method: Method) -> optax.GradientTransformationExtraArgs:
+    """The config's optimizer wrapped by the method; `update` takes the method state as
+    keyword arguments (passed on to the transforms that accept them)."""
+    return optax.with_extra_args_support(method.optimizer(make_optimizer(cfg.optim)))
+
+
+def state_template(cfg: Any, model: Any, method: Method) -> TrainState:
+    """A state with the structure of a stage's checkpoints (to restore one outside `fit`)."""
+    tx = build_optimizer(cfg, method)
+    return init_state(model, tx, 0, float(cfg.optim.get("ema_decay", 0.0)) > 0, method)
 
 
 def _isatty() -> bool:
@@ -259,19 +143,19 @@ def prepare_workdir(cfg: Any, workdir: str | os.PathLike, initial: dict | None =
     return workdir
 
 
-def train(
+def fit(
     cfg: Any,
     workdir: str | Path,
     method: Method | None = None,
     quiet: bool = False,
     initial: dict | None = None,
 ) -> dict:
-    """Train (or resume) according to `cfg` in `workdir`; returns a summary dict.
+    """Train (or resume) one stage according to `cfg` in `workdir`; returns a summary dict.
 
-    `initial` (used only when `workdir` has no checkpoint yet) starts from given
-    `params`, at step `step` (the lr schedule continues from there) and data position
-    `data_state` — how a pruning round starts from a rewind point. The optimizer state
-    starts fresh.
+    `initial` (used only when `workdir` has no checkpoint yet) starts from given model
+    `params` (passed through `method.init`), at step `step` (the lr schedule continues from
+    there) and data position `data_state` — how a pruning round starts from a rewind point.
+    The optimizer state starts fresh.
 
     Raises `nonfinite.Diverged` (policy `train.nonfinite`), `interrupt.Interrupted` (SIGINT/
     SIGTERM, after saving a checkpoint), `checkpointing.CheckpointError` (no checkpoint of
@@ -290,7 +174,7 @@ def train(
         validate.write_text_atomic(
             workdir / "config.json", cfg.to_json_best_effort(indent=2) + "\n"
         )
-        for stale in model_io.remove_stale_tmp(workdir):
+        for stale in model_dir.remove_stale_tmp(workdir):
             say(f"removed {stale.name}, left by an interrupted save")
 
     scale = int(cfg.model.scale)
@@ -316,12 +200,12 @@ def train(
     it = pipeline.train_iterator(ds, int(cfg.data.num_threads), int(cfg.data.prefetch))
     eval_sets = load_eval_sets(cfg, scale)
 
-    tx = make_optimizer(cfg.optim, method.constraints, method.pre_transforms)
+    tx = build_optimizer(cfg, method)
     ema_decay = float(cfg.optim.get("ema_decay", 0.0))
     repl = NamedSharding(mesh, PartitionSpec())
     init_params = (initial or {}).get("params")
     if init_params is None:
-        init_params = _init_params_from(cfg, model)
+        init_params = initial_params(cfg, model)
     state = init_state(model, tx, int(cfg.seed), ema_decay > 0, method, init_params)
     if initial and initial.get("step"):
         state = state.replace(step=jnp.asarray(int(initial["step"]), jnp.int32))
@@ -389,7 +273,8 @@ def train(
                 if done % log_every == 0 or done == total:
                     vals = jax.device_get(pending)  # the loop's host sync
                     dt = time.perf_counter() - t_log
-                    rec = {k: float(np.mean([v[k] for v in vals])) for k in ("loss", "grad_norm")}
+                    keys = [k for k in vals[-1] if k != "nonfinite"]  # loss, grad_norm, method's
+                    rec = {k: float(np.mean([v[k] for v in vals])) for k in keys}
                     counts = (int(vals[-1]["nonfinite"]), -1)
                     if counts[0]:
                         rec["nonfinite"] = counts[0]
@@ -413,16 +298,15 @@ def train(
                     if counts is None:
                         health(done)
                     eval_params = state.ema_params if ema_decay > 0 else state.params
-                    last_eval = evaluate_params(
-                        pred, method.forward_params(eval_params, state.extra), eval_sets
-                    )
+                    exported = method.export(eval_params, state.extra)
+                    last_eval = evaluate_params(pred, exported.params, eval_sets)
                     writer.write(done, "eval", last_eval)
                     t_log = time.perf_counter()  # keep eval time out of the steps/s window
                     if select and select in last_eval and last_eval[select] > best["value"]:
                         best = {"step": done, "value": last_eval[select]}
                         if lead:
                             _save_model(
-                                cfg, workdir / "best_model", eval_params, f"{workdir} step {done}"
+                                cfg, workdir / "best_model", exported, f"{workdir} step {done}"
                             )
                 # a stop request (signal) must be agreed by all processes, at the same step
                 interrupted = (
@@ -467,7 +351,8 @@ def train(
         "first_nonfinite": int(state.first_nonfinite),
     }
     if lead:
-        _save_model(cfg, workdir / "final_model", final_params, str(workdir))
+        exported = method.export(final_params, state.extra)
+        _save_model(cfg, workdir / "final_model", exported, str(workdir))
         validate.write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if not quiet:
             ev = " ".join(f"{k}={v:.3f}" for k, v in last_eval.items())
@@ -479,4 +364,4 @@ def train(
 
 
 def _finite_state(state: TrainState) -> bool:
-    return not model_io.nonfinite_leaves((state.params, state.ema_params))
+    return not model_dir.nonfinite_leaves((state.params, state.ema_params))

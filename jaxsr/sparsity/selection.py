@@ -28,6 +28,13 @@ DEFAULT_RULES: dict[str, list[Rule]] = {
 }
 
 
+# every conv kernel except the first and the last (the SLS convention for N:M methods)
+ALL_BUT_ENDS_RULES: dict[str, list[Rule]] = {
+    **DEFAULT_RULES,
+    "msrresnet": [(r"conv_first/kernel", False), (r"conv_last/kernel", False), r".*/kernel"],
+}
+
+
 def _normalise(rules: Sequence[Any]) -> list[tuple[re.Pattern, bool]]:
     out = []
     for r in rules:
@@ -72,9 +79,27 @@ def describe(params: Any, rules: Sequence[Rule]) -> str:
     return "\n".join(rows)
 
 
-def rules_for(model: str, rules: Sequence[Rule] | None = None) -> list[Rule]:
+def rules_for(
+    model: str,
+    rules: Sequence[Rule] | None = None,
+    defaults: dict[str, list[Rule]] | None = None,
+    key: str = "pruning.rules",
+) -> list[Rule]:
+    """`rules` if given, else the model's default (`DEFAULT_RULES` or `defaults`)."""
     if rules:
         return list(rules)
-    if model not in DEFAULT_RULES:
-        raise ValueError(f"no default prunable rules for model {model!r}; set pruning.rules")
-    return DEFAULT_RULES[model]
+    defaults = DEFAULT_RULES if defaults is None else defaults
+    if model not in defaults:
+        raise ValueError(f"no default prunable rules for model {model!r}; set {key}")
+    return defaults[model]
+
+
+def per_layer(paths: Sequence[str], default: Any, rules: Sequence[tuple[str, Any]]) -> dict:
+    """A value per path: the first `(regex, value)` rule that fully matches, else `default`."""
+    compiled = []
+    for pattern, value in rules:
+        try:
+            compiled.append((re.compile(pattern), value))
+        except re.error as e:
+            raise ValueError(f"per-layer rule {pattern!r}: invalid regex ({e})") from None
+    return {p: next((v for pat, v in compiled if pat.fullmatch(p)), default) for p in paths}

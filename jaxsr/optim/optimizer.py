@@ -1,14 +1,13 @@
 """Optimizers and learning-rate schedules from config.
 
-`make_optimizer(cfg, constraints)` returns
-    chain(clip_by_global_norm?, scale_by_adam(b1, b2, eps), scale_by_learning_rate(schedule),
-          *constraints)
-Constraints (pruning masks, freezes) act on the final update, last in the chain.
+`make_optimizer(cfg)` returns
+    chain(clip_by_global_norm?, scale_by_adam(b1, b2, eps), scale_by_learning_rate(schedule))
+which a method wraps (`Method.optimizer`): constraints (masks, freezes) last, gradient terms
+first, auxiliary trainables through `optax.partition`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import optax
@@ -36,34 +35,30 @@ def make_schedule(cfg: Any) -> optax.Schedule:
         if len(weights) != len(periods):
             raise ValueError("optim.restart_weights must have one entry per period")
         eta_min = float(cfg.get("eta_min", 0.0))
-        scheds = []
-        for p, w in zip(periods, weights, strict=True):
-            peak = lr * w
-            alpha = eta_min / peak if peak else 0.0
-            scheds.append(optax.cosine_decay_schedule(peak, p, alpha=alpha))
-        bounds, acc = [], 0
-        for p in periods[:-1]:
-            acc += p
-            bounds.append(acc)
-        return optax.join_schedules(scheds, bounds)
+        return optax.sgdr_schedule(
+            [
+                {
+                    "init_value": lr * w,
+                    "peak_value": lr * w,
+                    "warmup_steps": 0,
+                    "decay_steps": p,
+                    "end_value": eta_min,
+                }
+                for p, w in zip(periods, weights, strict=True)
+            ]
+        )
     raise ValueError(
         f"unknown optim.schedule {kind!r} (constant, step, multistep, cosine_restarts)"
     )
 
 
-def make_optimizer(
-    cfg: Any,
-    constraints: Sequence[optax.GradientTransformation] = (),
-    pre: Sequence[optax.GradientTransformation] = (),
-) -> optax.GradientTransformation:
-    """`pre` transforms see the raw gradients (first in the chain), `constraints` the final
-    update (last)."""
-    parts: list[optax.GradientTransformation] = list(pre)
+def make_optimizer(cfg: Any) -> optax.GradientTransformation:
+    """The base optimizer of `cfg` (config.optim); methods wrap it (`Method.optimizer`)."""
+    parts: list[optax.GradientTransformation] = []
     if float(cfg.get("clip_norm", 0.0)) > 0:
         parts.append(optax.clip_by_global_norm(float(cfg.clip_norm)))
     parts += [
         optax.scale_by_adam(b1=float(cfg.b1), b2=float(cfg.b2), eps=float(cfg.eps)),
         optax.scale_by_learning_rate(make_schedule(cfg)),
-        *constraints,
     ]
     return optax.chain(*parts)

@@ -1,12 +1,15 @@
 """Masks: a bool pytree with the prunable leaves of params only (other leaves absent).
 
-Masks live in `TrainState.extra["masks"]`, are saved with every checkpoint and can be read
-back with `jaxsr.pruning.masks.load` for inspection.
+Masks live beside the params (a method's state, `TrainState.extra["masks"]`), are saved
+with every checkpoint and as `masks.npz` next to an exported model, and are read back with
+`load` for inspection.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -14,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from jaxsr.pruning.selection import Rule, path_str, prunable_paths
+from jaxsr.sparsity.selection import Rule, path_str, prunable_paths
 
 
 def init_masks(params: Any, rules: Sequence[Rule]) -> dict:
@@ -35,7 +38,7 @@ def map_masked(fn, tree: Any, masks: dict, *rest: Any) -> Any:
     return traverse_util.unflatten_dict(out)
 
 
-def apply(params: Any, masks: dict) -> Any:
+def apply_masks(params: Any, masks: dict) -> Any:
     """params with pruned weights set to exactly 0."""
     return map_masked(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, masks)
 
@@ -80,3 +83,18 @@ def report_table(report: dict[str, Any]) -> str:
         f"{100 * report['model_sparsity']:>9.2f}%"
     )
     return "\n".join(rows)
+
+
+def save(path: str | os.PathLike, masks: dict) -> None:
+    """Write masks as a compressed .npz ('/'-joined paths as keys), atomically."""
+    path = Path(path)
+    flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(masks).items()}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **flat)
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Masks written by `save` (e.g. `round_02/masks.npz`, `final_model/masks.npz`)."""
+    with np.load(path) as z:
+        return traverse_util.unflatten_dict({tuple(k.split("/")): z[k] for k in z.files})

@@ -4,6 +4,11 @@ Layout of a model directory written by `save_model`:
 
     DIR/jaxsr_model.json   {"model": "rfdn", "scale": 4, "overrides": {...}, "source": ...}
     DIR/params/            Orbax StandardCheckpointer tree of the Flax params
+    DIR/masks.npz          optional: the pruning masks (bool, '/'-joined param paths)
+
+The params are plain: pruned weights are stored as exact zeros, so a model directory loads
+and evaluates without the method that made it; the masks are there for inspection and for
+`jaxsr.complexity` (`load_masks`).
 
 The directory is written under a temporary name (`.DIR.tmp-*`) and renamed when complete,
 so an interrupted save never leaves something that `load_model` accepts; `remove_stale_tmp`
@@ -30,8 +35,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxsr import models
+from jaxsr.sparsity import masks as masks_lib
 
 META_FILE = "jaxsr_model.json"
+MASKS_FILE = "masks.npz"
 
 
 def _local_options() -> ocp.options.MultiprocessingOptions:
@@ -54,6 +61,7 @@ def save_model(
     overrides: dict[str, Any] | None = None,
     source: str | None = None,
     overwrite: bool = False,
+    masks: Any | None = None,
 ) -> Path:
     """Write params + model description to `directory` atomically; returns the path."""
     out = Path(directory).absolute()
@@ -69,6 +77,8 @@ def save_model(
         ckptr.wait_until_finished()
         meta = {"model": model, "scale": scale, "overrides": overrides or {}, "source": source}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if masks is not None:
+            masks_lib.save(tmp / MASKS_FILE, masks)
         old = None
         if out.exists():  # keep the old copy until the new one is in place
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -160,3 +170,9 @@ def load_model(directory: str | os.PathLike) -> tuple[Any, Any, dict[str, Any]]:
     params = load_params(directory, model)
     check_finite(params, directory)
     return model, jax.device_put(params), meta
+
+
+def load_masks(directory: str | os.PathLike) -> dict | None:
+    """The masks saved with a model (nested dict of bool arrays), None if it has none."""
+    path = Path(directory) / MASKS_FILE
+    return masks_lib.load(path) if path.is_file() else None

@@ -1,4 +1,4 @@
-"""`mask_apply()`: keep pruned weights exactly zero, acting on the final update.
+"""`keep_masked()`: keep pruned weights exactly zero, acting on the final update.
 
 Place it last in the optax chain. It reads the masks from the `masks=` extra argument of
 `update` (the trainer passes `TrainState.extra`), so masks stay beside params rather than in
@@ -13,24 +13,24 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import optax
 
-from jaxsr.pruning.masks import map_masked
+from jaxsr.sparsity.masks import map_masked
 
 
-class MaskApplyState(NamedTuple):
+class KeepMaskedState(NamedTuple):
     """Stateless (masks come in through `update`'s `masks=` argument)."""
 
 
-def mask_apply() -> optax.GradientTransformationExtraArgs:
-    def init_fn(params: Any) -> MaskApplyState:
+def keep_masked() -> optax.GradientTransformationExtraArgs:
+    def init_fn(params: Any) -> KeepMaskedState:
         del params
-        return MaskApplyState()
+        return KeepMaskedState()
 
     def update_fn(updates, state, params=None, *, masks=None, **extra):
         del extra
         if masks is None:
-            raise ValueError("mask_apply: update() needs masks=... (TrainState.extra['masks'])")
+            raise ValueError("keep_masked: update() needs masks=... (TrainState.extra['masks'])")
         if params is None:
-            raise ValueError("mask_apply: update() needs params")
+            raise ValueError("keep_masked: update() needs params")
         new = map_masked(
             lambda u, m, p: jnp.where(m, u, -p).astype(u.dtype), updates, masks, params
         )

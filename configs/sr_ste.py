@@ -1,0 +1,25 @@
+"""SR-STE (SLS baseline): N:M-masked forward pass recomputed from dense weights every step,
+straight-through backward plus λ_w·(1−mask)·w on the pruned weights (λ_w = `nm.decay`, 2e-4).
+
+Commands:
+    python -m jaxsr.train --config=configs/sr_ste.py:demo --workdir=workdirs/srste_demo
+    python -m jaxsr.train --config=configs/sr_ste.py:model=rfdn --workdir=workdirs/srste_rfdn
+    python -m jaxsr.train --config=configs/sr_ste.py:model=carn_m,n=4,m=32 --workdir=...
+    python -m jaxsr.evaluate --weights=workdirs/srste_rfdn/final_model --data=../shared/data/benchmark
+
+Arguments and recipe as `configs/nm_oneshot.py` (same data, steps, optimizer and starting
+checkpoints, so the two baselines are compared at equal budgets); only the method differs.
+The exported model holds the N:M-masked weights (and the masks), so it evaluates without
+any SR-STE code. Expected runtime: the SR-STE step costs more than the dense step (the masks
+are recomputed every step; BENCHMARKS.md). Expected result: at or above one-shot N:M at the
+same N:M and budget (the SLS paper's ordering); not promised for these short CPU budgets.
+
+`:demo` (no ../shared): 300 dense steps (`pretrain`) then 200 SR-STE 2:4 steps on the
+embedded images, about 2 minutes on 2 CPU cores.
+"""
+
+from jaxsr.configs_lib import load_sibling
+
+
+def get_config(arg: str | None = None):
+    return load_sibling(__file__, "nm_oneshot.py").build("sr_ste", arg)

@@ -1,0 +1,245 @@
+"""UPru / DUPru: iterative magnitude pruning with rewinding (paper Algorithm 1), as T stages.
+
+Stage `round_01` trains the unpruned network from the rewind point; every later round t
+computes new masks from round t-1's final weights (p-th percentile of the surviving non-zero
+|w|, per layer or global), resets the weights to `rewind (.) mask`, starts a fresh optimizer
+and trains `config.train.steps` steps. The rewind point is W0 (the initial weights, or an
+imported checkpoint; `pruning.rewind_step=0`) or W_k, the weights after k steps of round 1
+(late rewinding: the lr schedule and data order then continue from step k). Rewind points are
+saved once in `WORKDIR/init/` and `WORKDIR/rewind/` (their own directories, so checkpoint
+rotation never touches them).
+
+The method keeps pruned weights at exactly 0 with `keep_masked` last in the optax chain;
+DUPru adds `freeze_below(EPS)` after it (and optionally `zero_grads_below(EPS)` first).
+
+Workdir layout: `init/`, `rewind/`, `round_01/`, `round_02/`, ... (each a trainer workdir
+with checkpoints, logs, `final_model/` (+ masks.npz), `masks.npz`, `thresholds.json`,
+`report.json`: sparsity per layer and total, eval metrics), `stages.json` (all reports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import optax
+
+from jaxsr import model_dir, models, validate
+from jaxsr.methods.base import Context, Exported, Method, Stage, Start
+from jaxsr.optim.freezing import freeze_below, zero_grads_below
+from jaxsr.optim.masking import keep_masked
+from jaxsr.sparsity import masks as masks_lib
+from jaxsr.sparsity.selection import rules_for
+from jaxsr.sparsity.thresholds import prune_masks
+
+SECTION = "pruning"
+
+
+def default_config(name: str) -> ml_collections.ConfigDict:
+    """Defaults of UPru/DUPru (the paper leaves p, T and EPS open; see configs/dupru.py)."""
+    return ml_collections.ConfigDict(
+        {
+            "rules": (),  # regex rules over param paths; () = the model's default
+            "percent": 2.05,  # p: prune p% of the surviving weights per round
+            "rounds": 5,  # T: round 1 dense, 4 pruning rounds -> 1 - 0.9795^4 = 7.96 %
+            "scope": "layer",  # per-layer percentile (paper) or "global"
+            "rewind_step": 0,  # 0: rewind to W0; k > 0: late rewinding to round 1's step k
+            "freeze_eps": 1e-4 if name == "dupru" else 0.0,  # DUPru's EPS
+            "zero_grads": False,  # DUPru: also zero frozen weights' gradients before Adam
+        }
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MagnitudePruning(Method):
+    """Fixed masks (state `masks`), kept exact by the last transforms of the chain."""
+
+    name: str = "upru"
+    masks: Any = None
+    freeze_eps: float = 0.0
+    zero_grads: bool = False
+
+    def init(self, params: Any, rng: jax.Array) -> tuple[Any, dict]:
+        del rng
+        return params, {"masks": self.masks}
+
+    def optimizer(self, base: optax.GradientTransformation) -> optax.GradientTransformation:
+        pre, post = [], [keep_masked()]
+        if self.freeze_eps > 0:
+            post.append(freeze_below(self.freeze_eps))
+            if self.zero_grads:
+                pre.append(zero_grads_below(self.freeze_eps))
+        return optax.chain(*pre, base, *post)
+
+    def export(self, trainable: Any, state: dict) -> Exported:
+        return Exported(trainable, masks=state["masks"])
+
+
+def check_config(cfg: Any) -> None:
+    """The pruning fields, before any compute."""
+    if cfg.get("distributed", False):
+        raise ValueError(
+            f"config.distributed=True: {cfg.method} runs are single-process for now "
+            "(every process would write the round files); run without it"
+        )
+    p = cfg.pruning
+    if not 0 < float(p.percent) < 100:
+        raise ValueError(f"pruning.percent={p.percent} must be in (0, 100)")
+    if int(p.rounds) < 1:
+        raise ValueError(f"pruning.rounds={p.rounds} must be >= 1")
+    if p.get("scope", "layer") not in ("layer", "global"):
+        raise ValueError(f"pruning.scope={p.scope!r}; known: ['layer', 'global']")
+    rewind = int(p.get("rewind_step", 0))
+    if not 0 <= rewind < int(cfg.train.steps):
+        raise ValueError(
+            f"pruning.rewind_step={rewind} must be in [0, train.steps={cfg.train.steps})"
+        )
+    if float(p.get("freeze_eps", 0.0)) < 0:
+        raise ValueError(f"pruning.freeze_eps={p.freeze_eps} must be >= 0")
+    rules_for(cfg.model.name, p.get("rules"))
+
+
+def _model(cfg: Any) -> Any:
+    overrides = dict(cfg.model.get("overrides", {}))
+    return models.create(cfg.model.name, int(cfg.model.scale), **overrides)
+
+
+def _method(cfg: Any, masks: Any) -> MagnitudePruning:
+    p = cfg.pruning
+    eps = float(p.get("freeze_eps", 0.0)) if cfg.method == "dupru" else 0.0
+    return MagnitudePruning(cfg.method, masks, eps, bool(p.get("zero_grads", False)))
+
+
+def _save_point(directory: Path, cfg: Any, point: dict) -> None:
+    model_dir.save_model(
+        directory,
+        jax.device_get(point["params"]),
+        models.spec(cfg.model.name).name,
+        int(cfg.model.scale),
+        dict(cfg.model.get("overrides", {})),
+        source=f"rewind point, step {point['step']}",
+        overwrite=True,
+    )
+    meta = {"step": point["step"], "data_state": point["data_state"]}
+    validate.write_text_atomic(directory / "point.json", json.dumps(meta))
+
+
+def _load_point(directory: Path, model: Any) -> dict | None:
+    meta = directory / "point.json"
+    if not meta.exists():
+        return None
+    m = json.loads(meta.read_text())
+    return {
+        "params": model_dir.load_params(directory, model),
+        "step": m["step"],
+        "data_state": m["data_state"],
+    }
+
+
+def initial_point(cfg: Any, root: Path, model: Any) -> dict:
+    """W0 (seeded init, or `init_from`), saved once in root/init."""
+    from jaxsr.train import initial_params
+
+    point = _load_point(root / "init", model)
+    if point is None:
+        params = initial_params(cfg, model)
+        if params is None:
+            key = jax.random.split(jax.random.PRNGKey(int(cfg.seed)))[0]
+            params = models.init_params(model, key)
+        point = {"params": params, "step": 0, "data_state": None}
+        _save_point(root / "init", cfg, point)
+    return point
+
+
+def late_rewind_point(cfg: Any, root: Path, model: Any, step: int, method: Method) -> dict:
+    """W_k and the data position after k steps of round 1, saved once in root/rewind."""
+    from jaxsr.train import Checkpointer, state_template
+
+    point = _load_point(root / "rewind", model)
+    if point is not None:
+        return point
+    ck = Checkpointer(root / "round_01" / "checkpoints", 1, 1)
+    if step not in ck.all_steps():
+        raise ValueError(
+            f"pruning.rewind_step={step} is not among round 1's checkpoints {ck.all_steps()}"
+        )
+    state, data_state, _ = ck.restore(step, state_template(cfg, model, method))
+    ck.close()
+    point = {"params": state.params, "step": step, "data_state": data_state}
+    _save_point(root / "rewind", cfg, point)
+    return point
+
+
+def _start(ctx: Context) -> Start:
+    cfg = ctx.cfg
+    p = cfg.pruning
+    model = _model(cfg)
+    init = initial_point(cfg, ctx.root, model)
+    masks_file, thr_file = ctx.dir / "masks.npz", ctx.dir / "thresholds.json"
+    if ctx.index == 0:
+        rules = rules_for(cfg.model.name, p.get("rules"))
+        masks = masks_lib.init_masks(models.abstract_params(model), rules)
+        thresholds: dict[str, float] = {}
+        point = init
+    else:
+        rewind_step = int(p.get("rewind_step", 0))
+        if rewind_step == 0:
+            point = init
+        else:
+            first = masks_lib.load(ctx.previous[0] / "masks.npz")
+            point = late_rewind_point(cfg, ctx.root, model, rewind_step, _method(cfg, first))
+        if masks_file.exists():  # resuming this round
+            masks = masks_lib.load(masks_file)
+            thresholds = json.loads(thr_file.read_text())
+        else:
+            prev = ctx.previous[-1]
+            masks, thresholds = prune_masks(
+                model_dir.load_params(prev / "final_model", model),
+                masks_lib.load(prev / "masks.npz"),
+                float(p.percent),
+                p.get("scope", "layer"),
+            )
+        point = {**point, "params": masks_lib.apply_masks(point["params"], masks)}
+    if not masks_file.exists():
+        validate.write_text_atomic(thr_file, json.dumps(thresholds, indent=2) + "\n")
+        masks_lib.save(masks_file, masks)
+    return Start(_method(cfg, masks), point["params"], point["step"], point["data_state"])
+
+
+def _report(ctx: Context, summary: dict) -> dict:
+    cfg = ctx.cfg
+    last = model_dir.load_params(ctx.dir / "final_model", _model(cfg))
+    rep = masks_lib.sparsity_report(last, masks_lib.load(ctx.dir / "masks.npz"))
+    rep.update(
+        round=ctx.index + 1,
+        thresholds=json.loads((ctx.dir / "thresholds.json").read_text()),
+        eval=summary["final_eval"],
+        steps=int(cfg.train.steps),
+        method=cfg.method,
+    )
+    ctx.log(
+        f"round {ctx.index + 1}/{int(cfg.pruning.rounds)}: sparsity {100 * rep['sparsity']:.2f}% "
+        f"of prunable ({100 * rep['model_sparsity']:.2f}% of all params); "
+        + " ".join(f"{k}={v:.3f}" for k, v in rep["eval"].items())
+    )
+    ctx.log(masks_lib.report_table(rep))
+    return rep
+
+
+def recipe(cfg: Any) -> list[Stage]:
+    rounds, steps = int(cfg.pruning.rounds), int(cfg.train.steps)
+    rewind_step = int(cfg.pruning.get("rewind_step", 0))
+
+    def keep_rewind_step(c: Any) -> Any:  # round 1 keeps its checkpoint of step k
+        if rewind_step > 0:
+            c.ckpt.keep_steps = tuple(sorted({*tuple(c.ckpt.get("keep_steps", ())), rewind_step}))
+        return c
+
+    return [
+        Stage(f"round_{r:02d}", steps, _start, _report, keep_rewind_step if r == 1 else None)
+        for r in range(1, rounds + 1)
+    ]

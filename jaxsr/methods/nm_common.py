@@ -1,0 +1,97 @@
+"""Config, checks and recipe shared by the N:M methods (one-shot N:M, SR-STE).
+
+`config.nm`: `n`, `m` (N:M along input channels, `jaxsr.sparsity.nm`), `rules` (which kernels;
+default: every conv but the first and last, the SLS convention), `layer_n` (per-layer N:
+`(regex, n)` pairs, first match wins), `pretrain_steps` (> 0: a dense `pretrain` stage first,
+then the N:M stage `finetune` starting from its final model; 0: one stage from
+`config.init_from` or the seeded init).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ml_collections
+
+from jaxsr import model_dir, models
+from jaxsr.methods.base import Context, Method, Stage, Start
+from jaxsr.sparsity.selection import ALL_BUT_ENDS_RULES, per_layer, prunable_paths, rules_for
+
+SECTION = "nm"
+
+
+def default_config(name: str) -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict({"n": 2, "m": 4, "rules": (), "layer_n": (), "pretrain_steps": 0})
+    if name == "sr_ste":
+        c.decay = 2e-4  # λ_w of SR-STE
+    return c
+
+
+def _model(cfg: Any) -> Any:
+    overrides = dict(cfg.model.get("overrides", {}))
+    return models.create(cfg.model.name, int(cfg.model.scale), **overrides)
+
+
+def layers(cfg: Any) -> dict[str, tuple[int, int]]:
+    """'/'-joined kernel path -> (N, M) for every selected layer (checked)."""
+    c = cfg.nm
+    m = int(c.m)
+    if m < 1:
+        raise ValueError(f"nm.m={c.m} must be >= 1")
+    rules = rules_for(cfg.model.name, c.get("rules"), ALL_BUT_ENDS_RULES, "nm.rules")
+    params = models.abstract_params(_model(cfg))
+    paths = prunable_paths(params, rules)
+    shapes = {"/".join(k): v.shape for k, v in _flat(params).items()}
+    out = {}
+    for p, n in per_layer(paths, c.n, [tuple(r) for r in c.get("layer_n", ())]).items():
+        if len(shapes[p]) != 4:
+            raise ValueError(f"nm.rules select {p} of shape {shapes[p]}; N:M needs a conv kernel")
+        if not 1 <= int(n) <= m:
+            raise ValueError(f"nm: N={n} for {p} must be in [1, M={m}]")
+        out[p] = (int(n), m)
+    return out
+
+
+def _flat(params: Any) -> dict:
+    from flax import traverse_util
+
+    return traverse_util.flatten_dict(params)
+
+
+def check_config(cfg: Any) -> None:
+    layers(cfg)
+    if int(cfg.nm.get("pretrain_steps", 0)) < 0:
+        raise ValueError(f"nm.pretrain_steps={cfg.nm.pretrain_steps} must be >= 0")
+    if cfg.method == "sr_ste" and float(cfg.nm.decay) < 0:
+        raise ValueError(f"nm.decay={cfg.nm.decay} must be >= 0")
+
+
+def recipe(cfg: Any, make: Callable[[Any], Method]) -> list[Stage]:
+    """[N:M stage] or [dense `pretrain`, N:M `finetune` from its final model]."""
+    pre = int(cfg.nm.get("pretrain_steps", 0))
+    steps = int(cfg.train.steps)
+    if pre == 0:
+        return [Stage("", steps, lambda ctx: Start(make(cfg)))]
+
+    def finetune(ctx: Context) -> Start:
+        params = model_dir.load_params(ctx.previous[-1] / "final_model", _model(cfg))
+        return Start(make(cfg), params)
+
+    return [
+        Stage("pretrain", pre, lambda ctx: Start(Method())),
+        Stage("finetune", steps, finetune, _report),
+    ]
+
+
+def _report(ctx: Context, summary: dict) -> dict:
+    from jaxsr.sparsity.masks import sparsity_report
+
+    d = ctx.dir / "final_model"
+    params = model_dir.load_params(d, _model(ctx.cfg))
+    rep = sparsity_report(params, model_dir.load_masks(d))
+    ctx.log(
+        f"{ctx.cfg.method}: {100 * rep['sparsity']:.2f}% of the selected weights pruned; "
+        + " ".join(f"{k}={v:.3f}" for k, v in summary["final_eval"].items())
+    )
+    return {**rep, "eval": summary["final_eval"]}

@@ -1,0 +1,37 @@
+"""Training: `run` drives a method's recipe of stages, `fit` trains one stage.
+
+    python -m jaxsr.train --config=configs/dupru.py --workdir=DIR     # the CLI (__main__.py)
+
+Files: `step.py` (TrainState, the jitted sharded step), `loop.py` (`fit`: data, eval,
+checkpoints, logs, resume), `stages.py` (`run`: the stage driver), `checkpoints.py` (Orbax
+training checkpoints with fallback). Model directories are `jaxsr.model_dir`.
+"""
+
+from jaxsr.train.checkpoints import Checkpointer, CheckpointError
+from jaxsr.train.loop import evaluate_params, fit, initial_params, load_train_pairs, state_template
+from jaxsr.train.stages import run
+from jaxsr.train.step import (
+    LOSSES,
+    TrainState,
+    init_state,
+    make_mesh,
+    make_train_step,
+    shard_batch,
+)
+
+__all__ = [
+    "LOSSES",
+    "CheckpointError",
+    "Checkpointer",
+    "TrainState",
+    "evaluate_params",
+    "fit",
+    "init_state",
+    "initial_params",
+    "load_train_pairs",
+    "make_mesh",
+    "make_train_step",
+    "run",
+    "shard_batch",
+    "state_template",
+]

@@ -1,0 +1,80 @@
+"""The stage driver: run (or resume) the recipe of `config.method` in a workdir.
+
+A recipe (`jaxsr.methods.<method>.recipe(cfg)`) is a list of `Stage`s — pretrain → one-shot
+prune → fine-tune, T rounds with rewinding, search → fine-tune. Each stage is one `fit` in
+its own workdir (`WORKDIR/<stage.name>`, or the workdir itself for a one-stage recipe whose
+stage has no name) with its own step budget; its `start` hook (rewind, compute masks, model
+surgery) gives the method and the point it starts from. A finished stage leaves
+`report.json` and is skipped on a rerun; a killed run resumes inside the unfinished stage
+from its latest checkpoint, so the result is the same bit for bit. `stages.json` collects
+the reports of the finished stages.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from jaxsr import methods, model_dir, validate
+from jaxsr.methods.base import Context, Stage
+from jaxsr.train.loop import fit
+
+REPORT = "report.json"
+ALL_REPORTS = "stages.json"
+
+
+def _stage_cfg(cfg: Any, stage: Stage, start_step: int) -> Any:
+    c = copy.deepcopy(cfg)
+    c.train.steps = start_step + int(stage.steps)
+    return stage.configure(c) if stage.configure else c
+
+
+def check(cfg: Any) -> list[Stage]:
+    """The config and the recipe's stages, checked before any compute."""
+    validate.check_train_config(cfg)
+    stages = methods.recipe(cfg)
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names) or ("" in names and len(names) > 1):
+        raise ValueError(f"config.method={cfg.method!r}: stage names {names} must be unique")
+    for s in stages:
+        if int(s.steps) < 1:
+            raise ValueError(f"stage {s.name or cfg.method!r}: {s.steps} steps; need >= 1")
+    return stages
+
+
+def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]:
+    """Run (or resume) every stage of `cfg.method`'s recipe; returns the stage reports."""
+    stages = check(cfg)
+    root = validate.check_workdir(workdir)
+    model_dir.remove_stale_tmp(root)
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stdout, flush=True)
+
+    all_path = root / ALL_REPORTS
+    reports: list[dict] = []
+    previous: list[Path] = []
+    for i, stage in enumerate(stages):
+        sdir = root / stage.name if stage.name else root
+        ctx = Context(cfg, root, sdir, i, tuple(previous), log)
+        previous.append(sdir)
+        if stage.name and (sdir / REPORT).exists():  # finished earlier
+            reports.append(json.loads((sdir / REPORT).read_text()))
+            continue
+        sdir.mkdir(parents=True, exist_ok=True)
+        start = stage.start(ctx)
+        initial = {"params": start.params, "step": start.step, "data_state": start.data_state}
+        summary = fit(_stage_cfg(cfg, stage, start.step), sdir, start.method, quiet, initial)
+        if not stage.name:
+            return [summary]
+        rep = {"stage": stage.name, **(stage.report(ctx, summary) if stage.report else {})}
+        rep.setdefault("eval", summary["final_eval"])
+        validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
+        reports.append(rep)
+        validate.write_text_atomic(all_path, json.dumps(reports, indent=2) + "\n")
+    return reports

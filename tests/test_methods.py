@@ -1,0 +1,436 @@
+"""The method interface, the registry, the stage driver, one-shot N:M and SR-STE."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+from flax import traverse_util
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaxsr import methods, model_dir, train
+from jaxsr.configs_lib import load_sibling, parse_arg
+from jaxsr.methods.base import Method, Stage, Start
+from jaxsr.methods.nm_oneshot import NMOneShot
+from jaxsr.methods.sr_ste import SRSTE
+from jaxsr.metric_writer import read_metrics
+from jaxsr.optim import make_optimizer
+from jaxsr.sparsity.nm import nm_mask, nonzeros_per_group
+
+from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
+
+TINY_NM = REPO / "tests" / "configs" / "tiny_nm.py"
+TINY = REPO / "tests" / "configs" / "tiny.py"
+
+
+def tiny_nm(arg: str | None = None, data_dir: Path | None = None):
+    c = load_sibling(str(TINY_NM), "tiny_nm.py").get_config(arg)
+    if data_dir is not None:
+        c.data.data_dir = str(data_dir)
+    return c
+
+
+def _flat(tree) -> dict[str, np.ndarray]:
+    return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+
+
+# ---------------------------------------------------------------- registry and configs
+
+
+def test_registry_unknown_method_is_one_line_listing_known():
+    c = tiny_nm()
+    c.method = "nope"
+    with pytest.raises(ValueError) as e:
+        train.run(c, "/nonexistent/never/created")
+    msg = str(e.value)
+    assert "\n" not in msg and "unknown config.method 'nope'" in msg
+    for name in ("dense", "dupru", "nm_oneshot", "sr_ste", "upru"):
+        assert name in msg
+    assert not Path("/nonexistent/never/created").exists()
+
+
+def test_method_without_its_config_section_is_an_error():
+    c = load_sibling(str(TINY), "tiny.py").get_config()
+    c.method = "sr_ste"
+    with pytest.raises(ValueError, match=r"config.method='sr_ste' needs config.nm"):
+        methods.recipe(c)
+
+
+def test_nm_config_errors_name_the_key():
+    c = tiny_nm()
+    c.nm.n = 5
+    with pytest.raises(ValueError, match=r"nm: N=5 for .* must be in \[1, M=4\]"):
+        methods.recipe(c)
+    c = tiny_nm()
+    c.nm.rules = (r"conv_first/bias",)
+    with pytest.raises(ValueError, match="N:M needs a conv kernel"):
+        methods.recipe(c)
+    c = tiny_nm()
+    c.nm.layer_n = ((r"body_0/.*", 1),)
+    layers = methods.get("nm_oneshot").recipe  # per-layer N resolves through the rules
+    from jaxsr.methods.nm_common import layers as nm_layers
+
+    got = nm_layers(c)
+    assert got["body_0/conv1/kernel"] == (1, 4) and got["body_1/conv1/kernel"] == (2, 4)
+    assert "conv_first/kernel" not in got and "conv_last/kernel" not in got
+    assert callable(layers)
+
+
+def test_parse_arg_types_flags_and_errors():
+    a = parse_arg("model=rfdn,n=4,demo", model="", n=2, demo=False, lr=1e-4)
+    assert (a.model, a.n, a.demo, a.lr) == ("rfdn", 4, True, 1e-4)
+    assert parse_arg(None, n=2).n == 2
+    with pytest.raises(ValueError, match="unknown config argument 'budget'; known: demo, n"):
+        parse_arg("budget=0.1", n=2, demo=False)
+    with pytest.raises(ValueError, match=r"config argument n='x': expected int"):
+        parse_arg("n=x", n=2)
+    with pytest.raises(ValueError, match=r"config argument 'n' needs a value"):
+        parse_arg("n", n=2)
+
+
+def test_nm_configs_and_variants():
+    for name, method in (("nm_oneshot", "nm_oneshot"), ("sr_ste", "sr_ste")):
+        mod = load_sibling(str(REPO / "configs" / f"{name}.py"), f"{name}.py")
+        demo = mod.get_config("demo")
+        assert demo.method == method and demo.nm.pretrain_steps == 300
+        assert "samples" in demo.data.train.splits["train"][0][0] and not demo.init_from
+        rf = mod.get_config("model=rfdn,n=4,m=32")
+        assert rf.model.name == "rfdn" and rf.init_from.endswith("rfdn_x4.pth")
+        assert (rf.nm.n, rf.nm.m, rf.nm.pretrain_steps) == (4, 32, 0)
+        cm = mod.get_config("model=carn_m,demo")
+        assert cm.init_from.endswith("carn_m_x234.pth") and cm.train.steps == 200
+        methods.recipe(rf)
+        methods.recipe(cm)
+        with pytest.raises(ValueError, match="model='edsr'; known"):
+            mod.get_config("model=edsr")
+    assert methods.default_config("sr_ste").decay == 2e-4
+
+
+def test_cli_bad_method_is_one_line_before_compute(tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.train",
+            f"--config={TINY_NM}",
+            "--config.method=magic",
+            f"--workdir={tmp_path / 'w'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert r.returncode == 1
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith("error: unknown config.method 'magic'; known: dense, dupru")
+    assert not (tmp_path / "w").exists()
+
+
+# ---------------------------------------------------------------- the interface
+
+
+class _Toy(Method):
+    """Trainable {"model", "gain"}; state: a counter bumped every 3 steps under lax.cond;
+    an auxiliary loss on the gain; the gain has its own (zero-momentum SGD) optimizer."""
+
+    def init(self, params, rng):
+        return {"model": params, "gain": jnp.ones(())}, {"bumps": jnp.zeros((), jnp.int32)}
+
+    def model_params(self, trainable, state):
+        return jax.tree.map(lambda w: w * trainable["gain"], trainable["model"])
+
+    def aux_loss(self, trainable, state, step):
+        reg = 0.01 * jnp.square(trainable["gain"] - 2.0)
+        return reg, {"gain": trainable["gain"], "bumps": state["bumps"].astype(jnp.float32)}
+
+    def optimizer(self, base):
+        labels = {"model": "model", "gain": "gain"}
+        return optax.partition({"model": base, "gain": optax.sgd(0.5)}, labels)
+
+    def update_state(self, trainable, state, step):
+        bump = jax.lax.cond(step % 3 == 0, lambda: 1, lambda: 0)
+        return {"bumps": state["bumps"] + bump}
+
+
+def test_interface_trainables_state_aux_loss_partition_and_export(tmp_path):
+    c = load_sibling(str(TINY), "tiny.py").get_config()
+    c.data.data_dir, c.train.steps = str(tmp_path / "tfds"), 7
+    train.fit(c, tmp_path / "w", _Toy(name="toy"), quiet=True)
+    recs = [r for r in read_metrics(tmp_path / "w") if r["kind"] == "train"]
+    # state updated inside the jitted step: after step s the counter is s // 3
+    assert [int(r["bumps"]) for r in recs] == [s // 3 for s in range(0, 7)]
+    assert all("task_loss" in r and r["loss"] > r["task_loss"] for r in recs)
+    # the gain follows its own SGD(0.5) on d/dgain (task + 0.01 (g-2)^2): it moves off 1.0
+    assert recs[-1]["gain"] != 1.0
+    # the exported model is the reparametrised one: model params * gain, loadable plainly
+    ck = train.Checkpointer(tmp_path / "w" / "checkpoints", 1, 1)
+    c2 = c.copy_and_resolve_references()
+    from jaxsr import models
+
+    model = models.create("msrresnet", 2, num_feat=8, num_block=1)
+    state, _, _ = ck.restore(7, train.state_template(c2, model, _Toy(name="toy")))
+    ck.close()
+    assert int(state.extra["bumps"]) == 2
+    _, exported, _ = model_dir.load_model(tmp_path / "w" / "final_model")
+    want = jax.tree.map(lambda w: w * state.params["gain"], state.params["model"])
+    jax.tree.map(np.testing.assert_array_equal, exported, jax.device_get(want))
+
+
+def test_stage_driver_runs_skips_and_passes_outputs(tmp_path):
+    seen = []
+
+    def first(ctx):
+        seen.append(("a", ctx.index, ctx.previous))
+        return Start(Method())
+
+    def second(ctx):
+        seen.append(("b", ctx.index, ctx.previous))
+        p = model_dir.load_params(ctx.previous[-1] / "final_model", _tiny_model())
+        return Start(Method(), p, step=3)
+
+    stages = [Stage("a", 3, first), Stage("b", 2, second, lambda ctx, s: {"x": 1})]
+    mod = type(sys)("fake_method")
+    mod.SECTION = None
+    mod.check_config = lambda cfg: None
+    mod.recipe = lambda cfg: stages
+    mod.default_config = lambda name: None
+    sys.modules["fake_method"] = mod
+    methods.register("fake", "fake_method")
+    c = load_sibling(str(TINY), "tiny.py").get_config()
+    c.data.data_dir, c.method = str(tmp_path / "tfds"), "fake"
+    reps = train.run(c, tmp_path / "w", quiet=True)
+    assert [r["stage"] for r in reps] == ["a", "b"] and reps[1]["x"] == 1
+    assert json.loads((tmp_path / "w" / "stages.json").read_text()) == reps
+    # stage b started at step 3 and trained 2 steps: its schedule/step counter continue
+    steps = [r["step"] for r in read_metrics(tmp_path / "w" / "b") if r["kind"] == "train"]
+    assert steps == [4, 5]
+    seen.clear()
+    assert train.run(c, tmp_path / "w", quiet=True) == reps  # finished: nothing re-runs
+    assert seen == []
+
+
+def _tiny_model():
+    from jaxsr import models
+
+    return models.create("msrresnet", 2, num_feat=8, num_block=1)
+
+
+# ---------------------------------------------------------------- N:M invariants
+
+
+_shapes = st.tuples(
+    st.sampled_from([1, 3]),  # kh = kw
+    st.integers(1, 13),  # input channels (per conv group)
+    st.integers(1, 5),  # output channels
+    st.sampled_from([1, 2, 4, 8]),  # M
+).flatmap(lambda s: st.tuples(st.just(s), st.integers(1, s[3]), st.integers(0, 2**16)))
+
+
+@settings(deadline=None, max_examples=40)
+@given(_shapes)
+def test_oneshot_groups_keep_at_most_n_after_every_step(args):
+    (k, cin, cout, m), n, seed = args
+    rng = np.random.default_rng(seed)
+    params = {"conv": {"kernel": jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)}}
+    method = NMOneShot(layers={"conv/kernel": (n, m)})
+    trainable, state = method.init(params, jax.random.PRNGKey(0))
+    ocfg = ml_collections.ConfigDict(
+        {"lr": 0.1, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "schedule": "constant"}
+    )
+    tx = method.optimizer(make_optimizer(ocfg))
+    opt = tx.init(trainable)
+    mask0 = np.asarray(nm_mask(params["conv"]["kernel"], n, m))
+    for _ in range(4):
+        g = {"conv": {"kernel": jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)}}
+        upd, opt = tx.update(g, opt, trainable, **state)
+        trainable = optax.apply_updates(trainable, upd)
+        w = trainable["conv"]["kernel"]
+        assert int(nonzeros_per_group(w, m).max()) <= n
+        assert np.all(np.asarray(w)[~mask0] == 0)  # exactly the one-shot mask's zeros
+
+
+@settings(deadline=None, max_examples=40)
+@given(_shapes)
+def test_sr_ste_forward_is_exactly_masked_and_gradient_is_the_formula(args):
+    (k, cin, cout, m), n, seed = args
+    rng = np.random.default_rng(seed)
+    w = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
+    c = jnp.asarray(rng.normal(size=w.shape), jnp.float32)
+    lam = 2e-4
+    method = SRSTE(layers={"conv/kernel": (n, m)}, decay=lam)
+    params = {"conv": {"kernel": w}}
+    fwd = method.model_params(params, {})["conv"]["kernel"]
+    mask = np.asarray(nm_mask(w, n, m))
+    assert int(nonzeros_per_group(fwd, m).max()) <= n
+    np.testing.assert_array_equal(np.asarray(fwd), np.where(mask, np.asarray(w), 0))
+
+    # loss = sum(c * masked(w)): straight-through d/dw = c everywhere; SR-STE then adds
+    # lam * (1 - mask) * w; plain SGD(1) exposes the gradient that reaches the optimizer
+    def loss(p):
+        return jnp.sum(c * method.model_params(p, {})["conv"]["kernel"])
+
+    grads = jax.grad(loss)(params)
+    np.testing.assert_array_equal(np.asarray(grads["conv"]["kernel"]), np.asarray(c))
+    tx = method.optimizer(optax.sgd(1.0))
+    upd, _ = tx.update(grads, tx.init(params), params)
+    want = -(np.asarray(c) + np.float32(lam) * np.where(mask, 0, np.asarray(w)))
+    np.testing.assert_allclose(np.asarray(upd["conv"]["kernel"]), want, rtol=1e-6, atol=1e-9)
+    exported = method.export(params, {})
+    np.testing.assert_array_equal(np.asarray(exported.params["conv"]["kernel"]), np.asarray(fwd))
+    np.testing.assert_array_equal(np.asarray(exported.masks["conv"]["kernel"]), mask)
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def _check_exported_nm(directory: Path, n: int, m: int) -> None:
+    params = _flat(model_dir.load_model(directory)[1])
+    masks = _flat(model_dir.load_masks(directory))
+    assert set(masks) == {
+        "body_0/conv1/kernel",
+        "body_0/conv2/kernel",
+        "body_1/conv1/kernel",
+        "body_1/conv2/kernel",
+        "conv_hr/kernel",
+        "upconv1/kernel",
+    }
+    for path, mask in masks.items():
+        w = params[path]
+        assert int(nonzeros_per_group(jnp.asarray(w), m).max()) <= n
+        assert np.all(w[~mask] == 0) and mask.sum() == w.size * n // m
+
+
+@pytest.mark.parametrize("arg", ["", "sr_ste"])
+def test_nm_methods_end_to_end_and_exported_model_evaluates_plainly(tmp_path, arg):
+    c = tiny_nm(arg, tmp_path / "tfds")
+    c.eval.every = 6
+    reps = train.run(c, tmp_path / "w", quiet=True)
+    assert [r["stage"] for r in reps] == ["pretrain", "finetune"]
+    assert reps[1]["sparsity"] == pytest.approx(0.5)
+    final = tmp_path / "w" / "finetune" / "final_model"
+    _check_exported_nm(final, 2, 4)
+    # the fine-tune started from the pretrain stage's final model (one-shot: masked)
+    if not arg:
+        pre = _flat(model_dir.load_model(tmp_path / "w" / "pretrain" / "final_model")[1])
+        m0 = np.asarray(nm_mask(jnp.asarray(pre["body_0/conv1/kernel"]), 2, 4))
+        np.testing.assert_array_equal(_flat(model_dir.load_masks(final))["body_0/conv1/kernel"], m0)
+    # evaluate and complexity read the model dir with no method code
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.evaluate",
+            f"--weights={final}",
+            f"--data={REPO / 'jaxsr' / 'data' / 'samples'}",
+            "--sets=Demo",
+            f"--json={tmp_path / 'eval.json'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / "eval.json").read_text())
+    assert got["sets"]["Demo"]["psnr_y"] == pytest.approx(reps[1]["eval"]["Demo/psnr_y"], abs=1e-4)
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxsr.complexity", f"--weights={final}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "body_0/conv1" in r.stdout and "2:4" in r.stdout
+
+
+def _launch(workdir: Path, data_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.train",
+            f"--config={TINY_NM}",
+            f"--workdir={workdir}",
+            f"--config.data.data_dir={data_dir}",
+            "--config.train.steps=60",
+            "--config.ckpt.every=10",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def test_kill_inside_a_stage_resumes_bit_identical(tmp_path):
+    data = tmp_path / "tfds"
+    ref = _launch(tmp_path / "ref", data)
+    out, _ = ref.communicate(timeout=600)
+    assert ref.returncode == 0, out[-3000:]
+    proc = _launch(tmp_path / "run", data)
+    killed = sigkill_at_step(proc, tmp_path / "run" / "finetune" / "metrics.jsonl", 25)
+    assert proc.returncode == -signal.SIGKILL and killed < 60
+    assert (tmp_path / "run" / "pretrain" / "report.json").exists()
+    assert not (tmp_path / "run" / "finetune" / "report.json").exists()
+    res = _launch(tmp_path / "run", data)
+    out, _ = res.communicate(timeout=600)
+    assert res.returncode == 0, out[-3000:]
+    assert "resumed from" in out
+    for stage in ("pretrain", "finetune"):
+        a = _flat(model_dir.load_model(tmp_path / "ref" / stage / "final_model")[1])
+        b = _flat(model_dir.load_model(tmp_path / "run" / stage / "final_model")[1])
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{stage} {k}")
+
+
+_SHARDED = """
+import json, jax, numpy as np
+from flax import traverse_util
+from jaxsr.configs_lib import load_sibling
+from jaxsr import train, model_dir
+get_config = load_sibling({cfg!r}, "tiny_nm.py").get_config
+assert jax.device_count() == 8, jax.devices()
+res = {{}}
+for arg in ("nopre", "nopre,sr_ste"):
+    out = {{}}
+    for n in (1, 8):
+        c = get_config(arg)
+        c.data.data_dir = {data!r}
+        c.train.steps = 12
+        c.mesh.num_devices = n
+        w = {work!r} + f"/{{arg}}/n{{n}}"
+        train.run(c, w, quiet=True)
+        _, p, _ = model_dir.load_model(w + "/final_model")
+        m = model_dir.load_masks(w + "/final_model")
+        out[n] = (jax.tree.map(np.asarray, p), m)
+    pairs = zip(jax.tree.leaves(out[1][0]), jax.tree.leaves(out[8][0]))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in pairs)
+    scale = max(float(np.max(np.abs(a))) for a in jax.tree.leaves(out[1][0]))
+    same_masks = all(
+        bool(np.array_equal(a, b))
+        for a, b in zip(jax.tree.leaves(out[1][1]), jax.tree.leaves(out[8][1]))
+    )
+    res[arg] = {{"max_abs_diff": diff, "max_abs_param": scale, "same_masks": same_masks}}
+print(json.dumps(res))
+"""
+
+
+def test_eight_simulated_devices_match_one(tmp_path):
+    code = _SHARDED.format(cfg=str(TINY_NM), data=str(tmp_path / "tfds"), work=str(tmp_path))
+    res = run_with_8_cpu_devices(code)
+    for arg, r in res.items():
+        assert r["same_masks"], arg
+        assert r["max_abs_diff"] < 1e-5 * max(1.0, r["max_abs_param"]), (arg, r)
