@@ -3,10 +3,11 @@
     git worktree add /tmp/before a9a6752
     python -m benchmarks.step_vs_checkout --other=/tmp/before --models=msrresnet,rfdn --rounds=9
 
-The other checkout's `jaxsr/train.py` is loaded under another module name (it imports the
-rest of jaxsr from this checkout, so it must share `make_train_step`/`init_state`'s
-signatures); both steps (x4, batch 16, LR 24x24, L1 + Adam, all devices, donated state) run
-in alternation, each call blocked on its loss as `benchmarks.bench` does. Medians reported.
+The other checkout's `jaxsr/train/step.py` is loaded under another module name (it imports
+the rest of jaxsr from this checkout, so it must share the layout and `make_train_step`/
+`init_state`'s signatures: checkouts from the stage-driver commit on); both steps (x4,
+batch 16, LR 24x24, L1 + Adam, all devices, donated state) run in alternation, each call
+blocked on its loss as `benchmarks.bench` does. Medians reported.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from jaxsr import trainer as this
 
 
 def load_other(checkout: Path):
-    path = checkout / "jaxsr" / "train.py"
+    path = checkout / "jaxsr" / "train" / "step.py"
     spec = importlib.util.spec_from_file_location("jaxsr_other_trainer", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # flax.struct dataclasses look their module up

@@ -5,7 +5,8 @@ Commands:
     python -m jaxsr.train --config=configs/sr_ste.py:demo --workdir=workdirs/srste_demo
     python -m jaxsr.train --config=configs/sr_ste.py:model=rfdn --workdir=workdirs/srste_rfdn
     python -m jaxsr.train --config=configs/sr_ste.py:model=carn_m,n=4,m=32 --workdir=...
-    python -m jaxsr.evaluate --weights=workdirs/srste_rfdn/final_model --data=../shared/data/benchmark
+    python -m jaxsr.evaluate --weights=workdirs/srste_rfdn/final_model \
+        --data=../shared/data/benchmark
 
 Arguments and recipe as `configs/nm_oneshot.py` (same data, steps, optimizer and starting
 checkpoints, so the two baselines are compared at equal budgets); only the method differs.

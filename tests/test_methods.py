@@ -76,14 +76,12 @@ def test_nm_config_errors_name_the_key():
     with pytest.raises(ValueError, match="N:M needs a conv kernel"):
         methods.recipe(c)
     c = tiny_nm()
-    c.nm.layer_n = ((r"body_0/.*", 1),)
-    layers = methods.get("nm_oneshot").recipe  # per-layer N resolves through the rules
+    c.nm.layer_n = ((r"body_0/.*", 1),)  # per-layer N: first matching (regex, n) wins
     from jaxsr.methods.nm_common import layers as nm_layers
 
     got = nm_layers(c)
     assert got["body_0/conv1/kernel"] == (1, 4) and got["body_1/conv1/kernel"] == (2, 4)
     assert "conv_first/kernel" not in got and "conv_last/kernel" not in got
-    assert callable(layers)
 
 
 def test_parse_arg_types_flags_and_errors():
@@ -114,6 +112,10 @@ def test_nm_configs_and_variants():
         with pytest.raises(ValueError, match="model='edsr'; known"):
             mod.get_config("model=edsr")
     assert methods.default_config("sr_ste").decay == 2e-4
+    from configs import dupru, sr_ste  # the config files import as modules too
+
+    assert sr_ste.get_config("demo").method == "sr_ste"
+    assert dupru.get_config("demo").pruning.freeze_eps == 1e-3
 
 
 def test_cli_bad_method_is_one_line_before_compute(tmp_path):

@@ -210,7 +210,7 @@ def test_rounds_prune_nested_masks_and_report(tmp_path, method):
                 assert not np.any(mk & ~prev[k])  # masks only shrink
         prev = traverse_util.flatten_dict(m)
     assert all("Demo/psnr_y" in r["eval"] for r in reports)
-    saved = json.loads((tmp_path / "w" / "rounds.json").read_text())
+    saved = json.loads((tmp_path / "w" / "stages.json").read_text())
     assert [r["round"] for r in saved] == [1, 2, 3] and saved[1]["thresholds"]
     # a finished run is skipped on restart
     t = time.perf_counter()
@@ -257,6 +257,7 @@ _SHARDED = """
 import json, jax, numpy as np
 from jaxsr.configs_lib import load_sibling
 from jaxsr import model_dir, train
+from jaxsr.sparsity import masks as masks_lib
 assert jax.device_count() == 8
 out = {{}}
 for n in (1, 8):

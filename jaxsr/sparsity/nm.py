@@ -38,14 +38,21 @@ def _ungroup(g: jax.Array, cin: int) -> jax.Array:
 
 
 def rank_in_group(w: jax.Array, m: int) -> jax.Array:
-    """int32 rank of every weight within its group of M (0 = largest |w|), shape of `w`."""
+    """int32 rank of every weight within its group of M (0 = largest |w|), shape of `w`.
+
+    rank_i = #{j : |w_j| > |w_i|} + #{j < i : |w_j| = |w_i|}, counted with an (M, M)
+    comparison per group: the ranks of a stable descending sort, without a sort (XLA:CPU's
+    sort along a short axis was ~25-150x slower; see BENCHMARKS.md, N:M overhead)."""
     mag = jnp.abs(group_view(w, m))  # checks the shape
     cin = w.shape[2]
     real = group_view(jnp.ones_like(w, dtype=bool), m)
     key = jnp.where(real, mag, -1.0)  # padding ranks after every real weight
-    order = jnp.argsort(-key, axis=3, stable=True)  # positions by decreasing |w|
-    ranks = jnp.argsort(order, axis=3, stable=True)  # inverse permutation
-    return _ungroup(ranks.astype(jnp.int32), cin)
+    other = key[:, :, :, :, None, :]  # j
+    this = key[:, :, :, None, :, :]  # i
+    idx = jnp.arange(m)
+    earlier = (idx[:, None] < idx[None, :])[None, None, None, :, :, None]  # j < i
+    beats = (other > this) | ((other == this) & earlier)
+    return _ungroup(jnp.sum(beats, axis=3, dtype=jnp.int32), cin)
 
 
 def nm_mask(w: jax.Array, n: int | jax.Array, m: int) -> jax.Array:

@@ -40,6 +40,11 @@ def check(cfg: Any) -> list[Stage]:
     names = [s.name for s in stages]
     if len(set(names)) != len(names) or ("" in names and len(names) > 1):
         raise ValueError(f"config.method={cfg.method!r}: stage names {names} must be unique")
+    if cfg.get("distributed", False) and names != [""]:
+        raise ValueError(
+            f"config.distributed=True: the {len(names)}-stage recipe of {cfg.method!r} is "
+            "single-process for now (every process would write the stage files); run without it"
+        )
     for s in stages:
         if int(s.steps) < 1:
             raise ValueError(f"stage {s.name or cfg.method!r}: {s.steps} steps; need >= 1")
