@@ -222,8 +222,9 @@ def report(
 def main(argv: list[str]) -> None:
     from absl import flags
 
-    from jaxsr.cli import fail
+    from jaxsr.cli import fail, quiet_logs
 
+    quiet_logs()
     f = flags.FLAGS
     if len(argv) > 1:
         fail(f"unexpected arguments: {argv[1:]}", code=2)

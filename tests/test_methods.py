@@ -201,7 +201,14 @@ def test_stage_driver_runs_skips_and_passes_outputs(tmp_path):
         p = model_dir.load_params(ctx.previous[-1] / "final_model", _tiny_model())
         return Start(Method(), p, step=3)
 
-    stages = [Stage("a", 3, first), Stage("b", 2, second, lambda ctx, s: {"x": 1})]
+    def third(ctx):  # model surgery: the last stage trains a narrower model from scratch
+        return Start(Method(), overrides={"num_feat": 4, "num_block": 1})
+
+    stages = [
+        Stage("a", 3, first),
+        Stage("b", 2, second, lambda ctx, s: {"x": 1}),
+        Stage("c", 1, third),
+    ]
     mod = type(sys)("fake_method")
     mod.SECTION = None
     mod.check_config = lambda cfg: None
@@ -212,7 +219,12 @@ def test_stage_driver_runs_skips_and_passes_outputs(tmp_path):
     c = load_sibling(str(TINY), "tiny.py").get_config()
     c.data.data_dir, c.method = str(tmp_path / "tfds"), "fake"
     reps = train.run(c, tmp_path / "w", quiet=True)
-    assert [r["stage"] for r in reps] == ["a", "b"] and reps[1]["x"] == 1
+    assert [r["stage"] for r in reps] == ["a", "b", "c"] and reps[1]["x"] == 1
+    meta = model_dir.read_meta(tmp_path / "w" / "c" / "final_model")
+    assert meta["overrides"] == {"num_feat": 4, "num_block": 1}
+    assert model_dir.load_model(tmp_path / "w" / "c" / "final_model")[1]["conv_first"][
+        "kernel"
+    ].shape == (3, 3, 3, 4)
     assert json.loads((tmp_path / "w" / "stages.json").read_text()) == reps
     # stage b started at step 3 and trained 2 steps: its schedule/step counter continue
     steps = [r["step"] for r in read_metrics(tmp_path / "w" / "b") if r["kind"] == "train"]

@@ -209,6 +209,9 @@ def test_rounds_prune_nested_masks_and_report(tmp_path, method):
             if prev is not None:
                 assert not np.any(mk & ~prev[k])  # masks only shrink
         prev = traverse_util.flatten_dict(m)
+        # the exported model carries its masks; it loads plainly (no method code)
+        exported = model_dir.load_masks(tmp_path / "w" / f"round_{rnd:02d}" / "final_model")
+        jax.tree.map(np.testing.assert_array_equal, exported, m)
     assert all("Demo/psnr_y" in r["eval"] for r in reports)
     saved = json.loads((tmp_path / "w" / "stages.json").read_text())
     assert [r["round"] for r in saved] == [1, 2, 3] and saved[1]["thresholds"]

@@ -91,6 +91,7 @@ class Start:
     params: Any = None  # model params; None: `config.init_from` or the seeded init
     step: int = 0  # the step counter (and lr schedule) continue from here
     data_state: Any = None  # the data iterator's position (grain state), None: the start
+    overrides: dict | None = None  # model overrides for this stage (model surgery: widths)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from jaxsr import methods, model_dir, validate
-from jaxsr.methods.base import Context, Stage
+from jaxsr.methods.base import Context, Stage, Start
 from jaxsr.train.loop import fit
 
 REPORT = "report.json"
 ALL_REPORTS = "stages.json"
 
 
-def _stage_cfg(cfg: Any, stage: Stage, start_step: int) -> Any:
+def _stage_cfg(cfg: Any, stage: Stage, start: Start) -> Any:
     c = copy.deepcopy(cfg)
-    c.train.steps = start_step + int(stage.steps)
+    c.train.steps = start.step + int(stage.steps)
+    if start.overrides is not None:  # model surgery: the stage trains another shape
+        c.model.overrides = dict(start.overrides)
     return stage.configure(c) if stage.configure else c
 
 
@@ -74,7 +76,7 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
         sdir.mkdir(parents=True, exist_ok=True)
         start = stage.start(ctx)
         initial = {"params": start.params, "step": start.step, "data_state": start.data_state}
-        summary = fit(_stage_cfg(cfg, stage, start.step), sdir, start.method, quiet, initial)
+        summary = fit(_stage_cfg(cfg, stage, start), sdir, start.method, quiet, initial)
         if not stage.name:
             return [summary]
         rep = {"stage": stage.name, **(stage.report(ctx, summary) if stage.report else {})}
