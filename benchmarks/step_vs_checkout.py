@@ -1,6 +1,6 @@
 """This checkout's trainer step against another checkout's, interleaved in one process.
 
-    git worktree add /tmp/before a9a6752
+    git worktree add /tmp/before <a commit with jaxsr/train/step.py>
     python -m benchmarks.step_vs_checkout --other=/tmp/before --models=msrresnet,rfdn --rounds=9
 
 The other checkout's `jaxsr/train/step.py` is loaded under another module name (it imports
@@ -23,7 +23,7 @@ import jax
 
 import jaxsr  # noqa: F401  (XLA:CPU flags before a backend starts)
 from benchmarks.nonfinite_guard import step_inputs
-from jaxsr import trainer as this
+from jaxsr.train import step as this
 
 
 def load_other(checkout: Path):

@@ -3,29 +3,34 @@
 Commands:
     python -m jaxsr.train --config=configs/nm_oneshot.py:demo --workdir=workdirs/nm_demo
     python -m jaxsr.train --config=configs/nm_oneshot.py:model=rfdn --workdir=workdirs/nm_rfdn
-    python -m jaxsr.train --config=configs/nm_oneshot.py:model=carn_m,n=4,m=32 --workdir=...
-    python -m jaxsr.evaluate --weights=workdirs/nm_rfdn/final_model --data=../shared/data/benchmark
+    python -m jaxsr.train --config=configs/nm_oneshot.py:model=carn_m,n=4,m=16 --workdir=...
+    python -m jaxsr.evaluate --weights=workdirs/nm_rfdn/final_model \
+        --data=../shared/data/benchmark
     python -m jaxsr.complexity --weights=workdirs/nm_rfdn/final_model
+    launch/nm_experiment.sh workdirs/nm_rfdn 2 4 1500     # one-shot vs SR-STE, RESULTS.md
 
 Arguments (`:key=value,...`): `model` (rfdn | carn_m | msrresnet), `n`, `m` (N:M along the
 input channels of every conv but the first and last, the SLS convention), `steps`
-(fine-tuning steps), `demo`.
+(fine-tuning steps; default 2000, 200 with `demo`), `demo`. A layer with fewer input
+channels per conv group than M (CARN-M's grouped convs have 16, RFDN's ESA convs 12) is
+zero-padded as in the SLS code and so keeps N of its I < M weights per group;
+`jaxsr.complexity` shows every layer's real pattern.
 
 Recipe (SLS paper, Sec. 4, baselines): start from the published x4 checkpoint
 (`../shared/weights`), prune every selected conv to N:M by magnitude once, fine-tune with
 the masks kept exact (`keep_masked` last in the chain). SLS fine-tunes 300k iterations with
 HR patch 192, batch 16, Adam 1e-4 halved at 2/3, L1, on DIV2K; here, for a 2-core CPU:
-HR patch 96, batch 16, `steps` (default 2000) on `../shared/data/train` (T91 + BSD200 +
-General100), Adam 1e-4 halved at 2/3, L1. Expected runtime: RFDN x4 ~0.2 s/step on 2 CPU
-cores (BENCHMARKS.md), i.e. ~7 min for 2000 steps plus Set5 evaluations. Expected result:
-below the dense checkpoint (RFDN x4 Set5 Y-PSNR 32.16 dB) by an amount that grows as N/M
-shrinks; the SLS paper reports no one-shot RFDN number, so none is promised here.
+HR patch 96, batch 16, `steps` on `../shared/data/train` (T91 + BSD200 + General100),
+Adam 1e-4 halved at 2/3, L1. `model=msrresnet` (no published weights) first trains a
+dense MSRResNet x4 for `steps` steps (stage `pretrain`). Expected runtime and result:
+RESULTS.md (N:M baselines) and BENCHMARKS.md (step times); the SLS paper reports no
+one-shot RFDN number, so none is promised here.
 
 `:demo` (no ../shared needed): a small MSRResNet x4 (32 features, 4 blocks) is first trained
-dense for 300 steps on the embedded sample images (stage `pretrain`), then pruned to 2:4
-and fine-tuned for 200 steps (stage `finetune`), evaluated on the held-out `Demo` image:
-about 2 minutes on 2 CPU cores. `model=rfdn,demo` / `model=carn_m,demo`: 200 fine-tuning
-steps of the published checkpoint, Set5 only.
+dense for 300 steps on the embedded sample images (stage `pretrain`, = the dense demo), then
+pruned to 2:4 and fine-tuned for 200 steps (stage `finetune`), evaluated on the held-out
+`Demo` image (wall time and Y-PSNR: RESULTS.md, demos). `model=rfdn,demo` /
+`model=carn_m,demo`: 200 fine-tuning steps of the published checkpoint, Set5 only.
 """
 
 from jaxsr import methods
@@ -36,7 +41,10 @@ CHECKPOINTS = {"rfdn": "rfdn_x4.pth", "carn_m": "carn_m_x234.pth"}
 
 def build(method: str, arg: str | None):
     """The config of N:M method `method` ('nm_oneshot' or 'sr_ste') for arguments `arg`."""
-    a = parse_arg(arg, model="", n=2, m=4, steps=2000, demo=False)
+    a = parse_arg(arg, model="", n=2, m=4, steps=0, demo=False)
+    if a.steps < 0:
+        raise ValueError(f"steps={a.steps} must be > 0")
+    steps = a.steps or (200 if a.demo else 2000)
     dense = load_sibling(__file__, "dense.py")
     if a.demo and not a.model:  # from scratch on the embedded images
         c = dense.get_config("demo")
@@ -44,11 +52,13 @@ def build(method: str, arg: str | None):
         c.nm = methods.default_config(method)
         c.nm.n, c.nm.m = a.n, a.m
         c.nm.pretrain_steps = c.train.steps  # the dense demo's 300 steps
-        c.train.steps, c.eval.every, c.ckpt.every = 200, 100, 100
+        c.train.steps, c.eval.every, c.ckpt.every = steps, 100, 100
         return c
     model = a.model or "rfdn"
     if model not in (*CHECKPOINTS, "msrresnet"):
         raise ValueError(f"model={model!r}; known: rfdn, carn_m, msrresnet")
+    if model == "msrresnet" and a.demo:
+        raise ValueError("model=msrresnet,demo: no published MSRResNet; use ':demo' alone")
     c = dense.get_config("shared")
     c.method = method
     c.nm = methods.default_config(method)
@@ -57,10 +67,9 @@ def build(method: str, arg: str | None):
     if model in CHECKPOINTS:
         c.init_from = str(shared_dir() / "weights" / CHECKPOINTS[model])
     else:  # no published MSRResNet weights: dense pretraining stage first
-        c.nm.pretrain_steps = a.steps
+        c.nm.pretrain_steps = steps
     c.train.loss, c.optim.eps = "l1", 1e-8
     c.optim.lr = 1e-4
-    steps = 200 if a.demo else a.steps
     c.optim.schedule, c.optim.milestones, c.optim.gamma = "multistep", (2 * steps // 3,), 0.5
     c.train.steps, c.train.log_every = steps, 50
     c.eval.sets = ("Set5",) if a.demo else ("Set5", "Set14", "B100")

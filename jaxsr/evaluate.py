@@ -3,9 +3,9 @@
     python -m jaxsr.evaluate --model=rfdn --scale=4 --weights=rfdn_x4.pth \
         --data=../shared/data/benchmark --sets=Set5,Set14,B100 --json=results.json
 
-`--weights` is a PyTorch `.pth` file (imported on the fly, needs torch) or a model directory
-written by `jaxsr.convert` / the train. `--model=bicubic` evaluates the MATLAB bicubic
-upscaling baseline (no weights).
+`--weights` is a PyTorch `.pth` file (imported on the fly, needs torch) or a model
+directory written by `jaxsr.convert` / the trainer (`jaxsr.train`). `--model=bicubic`
+evaluates the MATLAB bicubic upscaling baseline (no weights).
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ def _tiny(data_dir, **over):
     return with_overrides(c, **{"data.data_dir": str(data_dir), **over})
 
 
-def _params(model_dir: Path):
-    _, params, _ = model_dir.load_model(model_dir)
+def _params(directory: Path):
+    _, params, _ = model_dir.load_model(directory)
     return jax.tree.map(np.asarray, params)
 
 

@@ -76,6 +76,18 @@ def test_nm_config_errors_name_the_key():
     with pytest.raises(ValueError, match="N:M needs a conv kernel"):
         methods.recipe(c)
     c = tiny_nm()
+    c.nm.layer_n = ("body_0",)
+    with pytest.raises(ValueError, match=r"nm.layer_n entry 'body_0': expected a \(regex, n\)"):
+        methods.recipe(c)
+    c = tiny_nm()
+    c.method = "sr_ste"  # an nm section made for nm_oneshot has no decay
+    with pytest.raises(ValueError, match="config.method='sr_ste' needs nm.decay"):
+        methods.recipe(c)
+    c = tiny_nm()
+    c.nm.rules = ((r".*/kernel",),)
+    with pytest.raises(ValueError, match=r"expected a regex or a \(regex, bool\) pair"):
+        methods.recipe(c)
+    c = tiny_nm()
     c.nm.layer_n = ((r"body_0/.*", 1),)  # per-layer N: first matching (regex, n) wins
     from jaxsr.methods.nm_common import layers as nm_layers
 
@@ -111,6 +123,12 @@ def test_nm_configs_and_variants():
         methods.recipe(cm)
         with pytest.raises(ValueError, match="model='edsr'; known"):
             mod.get_config("model=edsr")
+        with pytest.raises(ValueError, match="model=msrresnet,demo: no published MSRResNet"):
+            mod.get_config("model=msrresnet,demo")
+        assert mod.get_config("demo,steps=50").train.steps == 50
+        assert mod.get_config("model=rfdn").train.steps == 2000
+        ms = mod.get_config("model=msrresnet,steps=30")
+        assert ms.nm.pretrain_steps == 30 and not ms.init_from
     assert methods.default_config("sr_ste").decay == 2e-4
     from configs import dupru, sr_ste  # the config files import as modules too
 

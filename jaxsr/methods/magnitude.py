@@ -33,6 +33,7 @@ from jaxsr.methods.base import Context, Exported, Method, Stage, Start
 from jaxsr.optim.freezing import freeze_below, zero_grads_below
 from jaxsr.optim.masking import keep_masked
 from jaxsr.sparsity import masks as masks_lib
+from jaxsr.sparsity.masks import apply_masks
 from jaxsr.sparsity.selection import rules_for
 from jaxsr.sparsity.thresholds import prune_masks
 
@@ -76,7 +77,7 @@ class MagnitudePruning(Method):
         return optax.chain(*pre, base, *post)
 
     def export(self, trainable: Any, state: dict) -> Exported:
-        return Exported(trainable, masks=state["masks"])
+        return Exported(apply_masks(trainable, state["masks"]), masks=state["masks"])
 
 
 def check_config(cfg: Any) -> None:
@@ -169,7 +170,8 @@ def late_rewind_point(cfg: Any, root: Path, model: Any, step: int, method: Metho
         )
     state, data_state, _ = ck.restore(step, state_template(cfg, model, method))
     ck.close()
-    point = {"params": state.params, "step": step, "data_state": data_state}
+    params = method.model_params(state.params, state.extra)
+    point = {"params": params, "step": step, "data_state": data_state}
     _save_point(root / "rewind", cfg, point)
     return point
 

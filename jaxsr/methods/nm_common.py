@@ -28,7 +28,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
     return c
 
 
-def _model(cfg: Any) -> Any:
+def build_model(cfg: Any) -> Any:
     overrides = dict(cfg.model.get("overrides", {}))
     return models.create(cfg.model.name, int(cfg.model.scale), **overrides)
 
@@ -40,11 +40,16 @@ def layers(cfg: Any) -> dict[str, tuple[int, int]]:
     if m < 1:
         raise ValueError(f"nm.m={c.m} must be >= 1")
     rules = rules_for(cfg.model.name, c.get("rules"), ALL_BUT_ENDS_RULES, "nm.rules")
-    params = models.abstract_params(_model(cfg))
+    params = models.abstract_params(build_model(cfg))
     paths = prunable_paths(params, rules)
     shapes = {"/".join(k): v.shape for k, v in _flat(params).items()}
+    layer_n = []
+    for r in c.get("layer_n", ()):
+        if isinstance(r, str) or len(r) != 2:
+            raise ValueError(f"nm.layer_n entry {r!r}: expected a (regex, n) pair")
+        layer_n.append((r[0], r[1]))
     out = {}
-    for p, n in per_layer(paths, c.n, [tuple(r) for r in c.get("layer_n", ())]).items():
+    for p, n in per_layer(paths, c.n, layer_n).items():
         if len(shapes[p]) != 4:
             raise ValueError(f"nm.rules select {p} of shape {shapes[p]}; N:M needs a conv kernel")
         if not 1 <= int(n) <= m:
@@ -63,8 +68,11 @@ def check_config(cfg: Any) -> None:
     layers(cfg)
     if int(cfg.nm.get("pretrain_steps", 0)) < 0:
         raise ValueError(f"nm.pretrain_steps={cfg.nm.pretrain_steps} must be >= 0")
-    if cfg.method == "sr_ste" and float(cfg.nm.decay) < 0:
-        raise ValueError(f"nm.decay={cfg.nm.decay} must be >= 0")
+    if cfg.method == "sr_ste":
+        if "decay" not in cfg.nm:
+            raise ValueError("config.method='sr_ste' needs nm.decay (SR-STE's lambda_w, 2e-4)")
+        if float(cfg.nm.decay) < 0:
+            raise ValueError(f"nm.decay={cfg.nm.decay} must be >= 0")
 
 
 def recipe(cfg: Any, make: Callable[[Any], Method]) -> list[Stage]:
@@ -75,7 +83,7 @@ def recipe(cfg: Any, make: Callable[[Any], Method]) -> list[Stage]:
         return [Stage("", steps, lambda ctx: Start(make(cfg)))]
 
     def finetune(ctx: Context) -> Start:
-        params = model_dir.load_params(ctx.previous[-1] / "final_model", _model(cfg))
+        params = model_dir.load_params(ctx.previous[-1] / "final_model", build_model(cfg))
         return Start(make(cfg), params)
 
     return [
@@ -88,7 +96,7 @@ def _report(ctx: Context, summary: dict) -> dict:
     from jaxsr.sparsity.masks import sparsity_report
 
     d = ctx.dir / "final_model"
-    params = model_dir.load_params(d, _model(ctx.cfg))
+    params = model_dir.load_params(d, build_model(ctx.cfg))
     rep = sparsity_report(params, model_dir.load_masks(d))
     ctx.log(
         f"{ctx.cfg.method}: {100 * rep['sparsity']:.2f}% of the selected weights pruned; "

@@ -41,7 +41,7 @@ class NMOneShot(Method):
         return optax.chain(base, keep_masked())
 
     def export(self, trainable: Any, state: dict) -> Exported:
-        return Exported(trainable, masks=state["masks"])
+        return Exported(apply_masks(trainable, state["masks"]), masks=state["masks"])
 
 
 def recipe(cfg: Any) -> list[Stage]:

@@ -38,6 +38,8 @@ ALL_BUT_ENDS_RULES: dict[str, list[Rule]] = {
 def _normalise(rules: Sequence[Any]) -> list[tuple[re.Pattern, bool]]:
     out = []
     for r in rules:
+        if not isinstance(r, str) and len(r) != 2:
+            raise ValueError(f"prunable rule {r!r}: expected a regex or a (regex, bool) pair")
         pattern, keep = (r, True) if isinstance(r, str) else (r[0], bool(r[1]))
         try:
             out.append((re.compile(pattern), keep))

@@ -158,7 +158,7 @@ def fit(
     The optimizer state starts fresh.
 
     Raises `nonfinite.Diverged` (policy `train.nonfinite`), `interrupt.Interrupted` (SIGINT/
-    SIGTERM, after saving a checkpoint), `checkpointing.CheckpointError` (no checkpoint of
+    SIGTERM, after saving a checkpoint), `jaxsr.train.checkpoints.CheckpointError` (no checkpoint of
     the workdir loads), `ValueError`/`FileNotFoundError` (bad config, before any compute)."""
     t_start = time.perf_counter()
     method = method or Method()
@@ -350,8 +350,8 @@ def fit(
         "nonfinite_skipped": int(state.nonfinite),
         "first_nonfinite": int(state.first_nonfinite),
     }
+    exported = method.export(final_params, state.extra)  # every process: may compute on device
     if lead:
-        exported = method.export(final_params, state.extra)
         _save_model(cfg, workdir / "final_model", exported, str(workdir))
         validate.write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if not quiet:

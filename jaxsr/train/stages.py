@@ -57,7 +57,8 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
     """Run (or resume) every stage of `cfg.method`'s recipe; returns the stage reports."""
     stages = check(cfg)
     root = validate.check_workdir(workdir)
-    model_dir.remove_stale_tmp(root)
+    if stages[0].name:  # multi-stage (single-process) runs; `fit` cleans a stage's own dir
+        model_dir.remove_stale_tmp(root)
 
     def log(msg: str) -> None:
         if not quiet:
@@ -84,4 +85,7 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
         validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
         reports.append(rep)
         validate.write_text_atomic(all_path, json.dumps(reports, indent=2) + "\n")
+    text = json.dumps(reports, indent=2) + "\n"  # also after a kill between the two writes
+    if not all_path.exists() or all_path.read_text() != text:
+        validate.write_text_atomic(all_path, text)
     return reports
