@@ -269,7 +269,7 @@ _shapes = st.tuples(
 ).flatmap(lambda s: st.tuples(st.just(s), st.integers(1, s[3]), st.integers(0, 2**16)))
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None, max_examples=20)
 @given(_shapes)
 def test_oneshot_groups_keep_at_most_n_after_every_step(args):
     (k, cin, cout, m), n, seed = args
@@ -292,7 +292,7 @@ def test_oneshot_groups_keep_at_most_n_after_every_step(args):
         assert np.all(np.asarray(w)[~mask0] == 0)  # exactly the one-shot mask's zeros
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None, max_examples=20)
 @given(_shapes)
 def test_sr_ste_forward_is_exactly_masked_and_gradient_is_the_formula(args):
     (k, cin, cout, m), n, seed = args
@@ -441,7 +441,10 @@ for arg in ("nopre", "nopre,sr_ste"):
     for n in (1, 8):
         c = get_config(arg)
         c.data.data_dir = {data!r}
-        c.train.steps = 12
+        # MSE, not L1: after pruning, flat image regions can give residuals of exactly 0 on
+        # one device and +-1e-10 (another summation order) on 8, where L1's gradient sign
+        # flips and Adam's normalisation turns that into lr-sized differences
+        c.train.steps, c.train.loss = 12, "mse"
         c.mesh.num_devices = n
         w = {work!r} + f"/{{arg}}/n{{n}}"
         train.run(c, w, quiet=True)
