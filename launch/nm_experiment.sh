@@ -39,6 +39,6 @@ for run in "oneshot_0_steps:$OUT/oneshot_0_steps" "nm_oneshot:$OUT/nm_oneshot/fi
   name=${run%%:*}; model=${run#*:}
   python -m jaxsr.evaluate --weights="$model" --data="$SHARED/data/benchmark" \
     --sets=Set5,Set14,B100 --json="$OUT/$name.json" > "$OUT/$name.txt"
-  python -m jaxsr.complexity --weights="$model" | head -1 > "$OUT/$name.complexity.txt"
+  python -m jaxsr.complexity --weights="$model" > "$OUT/$name.complexity.txt"
 done
 python -m jaxsr.summarize "$OUT/oneshot_0_steps.json" "$OUT/nm_oneshot.json" "$OUT/sr_ste.json"
