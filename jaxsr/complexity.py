@@ -79,6 +79,16 @@ def trace_convs(model: nn.Module, lr_shape: tuple[int, int]) -> list[ConvCall]:
     return calls
 
 
+def conv_costs(model: nn.Module, lr_shape: tuple[int, int]) -> dict[str, int]:
+    """Dense MACs per conv kernel ('/'-joined param path of the kernel), summed over calls:
+    the C_l of a layer in the SLS budget (`jaxsr.sparsity.budget`)."""
+    out: dict[str, int] = {}
+    for c in trace_convs(model, lr_shape):
+        key = f"{c.path}/kernel"
+        out[key] = out.get(key, 0) + c.macs
+    return out
+
+
 def hd_lr_shape(scale: int) -> tuple[int, int]:
     return HD_OUTPUT[0] // scale, HD_OUTPUT[1] // scale
 
