@@ -18,7 +18,7 @@ from flax import traverse_util
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxsr import methods, model_dir, train
+from jaxsr import methods, model_dir, models, train
 from jaxsr.configs_lib import load_sibling, parse_arg
 from jaxsr.methods.base import Method, Stage, Start
 from jaxsr.methods.nm_oneshot import NMOneShot
@@ -195,11 +195,8 @@ def test_interface_trainables_state_aux_loss_partition_and_export(tmp_path):
     assert recs[-1]["gain"] != 1.0
     # the exported model is the reparametrised one: model params * gain, loadable plainly
     ck = train.Checkpointer(tmp_path / "w" / "checkpoints", 1, 1)
-    c2 = c.copy_and_resolve_references()
-    from jaxsr import models
-
     model = models.create("msrresnet", 2, num_feat=8, num_block=1)
-    state, _, _ = ck.restore(7, train.state_template(c2, model, _Toy(name="toy")))
+    state, _, _ = ck.restore(7, train.state_template(c, model, _Toy(name="toy")))
     ck.close()
     assert int(state.extra["bumps"]) == 2
     _, exported, _ = model_dir.load_model(tmp_path / "w" / "final_model")
@@ -253,8 +250,6 @@ def test_stage_driver_runs_skips_and_passes_outputs(tmp_path):
 
 
 def _tiny_model():
-    from jaxsr import models
-
     return models.create("msrresnet", 2, num_feat=8, num_block=1)
 
 
@@ -469,3 +464,29 @@ def test_eight_simulated_devices_match_one(tmp_path):
     for arg, r in res.items():
         assert r["same_masks"], arg
         assert r["max_abs_diff"] < 1e-5 * max(1.0, r["max_abs_param"]), (arg, r)
+
+
+def test_nm_on_grouped_convs_stays_within_each_conv_group():
+    """CARN-M's grouped convs (groups=4): kernels are HWIO with I = channels per group, so
+    N:M groups never mix conv groups; one-shot and SR-STE keep <= N per group and run."""
+    from jaxsr.sparsity import prunable_paths
+    from jaxsr.sparsity.selection import ALL_BUT_ENDS_RULES
+
+    module = models.create("carn_m", 2)
+    params = jax.device_get(models.init_params(module, jax.random.PRNGKey(0)))
+    paths = prunable_paths(params, ALL_BUT_ENDS_RULES["carn_m"])
+    flat = _flat(params)
+    grouped = [p for p in paths if flat[p].shape[2] == 16]  # 64 channels / 4 groups
+    assert grouped
+    layers = dict.fromkeys(paths, (2, 8))
+    x = jnp.asarray(np.random.default_rng(0).uniform(size=(1, 12, 12, 3)), jnp.float32)
+    for method in (NMOneShot(layers=layers), SRSTE(layers=layers)):
+        trainable, state = method.init(params, jax.random.PRNGKey(0))
+        seen = _flat(method.model_params(trainable, state))
+        exported = method.export(trainable, state)
+        for p in grouped:
+            w = jnp.asarray(seen[p])
+            assert int(nonzeros_per_group(w, 8).max()) <= 2
+            assert int(jnp.sum(w != 0)) * 4 == w.size  # exactly 2 of every 8, per conv group
+        y = module.apply({"params": exported.params}, x)
+        assert y.shape == (1, 24, 24, 3) and bool(jnp.all(jnp.isfinite(y)))
