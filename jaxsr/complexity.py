@@ -184,22 +184,17 @@ def pruned_report(directory: Any, lr_shape: tuple[int, int] | None = None) -> Pr
     if masks is not None:
         fmask = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(masks).items()}
     lr_shape = lr_shape or hd_lr_shape(int(meta["scale"]))
-    layers: dict[str, LayerCount] = {}
+    calls: dict[str, list[ConvCall]] = {}
     for c in trace_convs(module, lr_shape):
-        key = f"{c.path}/kernel"
+        calls.setdefault(f"{c.path}/kernel", []).append(c)
+    layers: dict[str, LayerCount] = {}
+    for key, cs in calls.items():
         w = flat[key]
+        positions = sum(c.out_shape[1] * c.out_shape[2] for c in cs)
         nnz = int(np.count_nonzero(w))
-        per_pos = c.out_shape[1] * c.out_shape[2]
-        prev = layers.get(key)
         pattern = _nm_pattern(fmask[key]) if key in fmask else ""
         layers[key] = LayerCount(
-            c.path,
-            (prev.calls if prev else 0) + 1,
-            int(w.size),
-            nnz,
-            (prev.dense_macs if prev else 0) + per_pos * int(w.size),
-            (prev.macs if prev else 0) + per_pos * nnz,
-            pattern,
+            cs[0].path, len(cs), int(w.size), nnz, positions * int(w.size), positions * nnz, pattern
         )
     total = sum(int(v.size) for v in flat.values())
     nonzero = sum(int(np.count_nonzero(v)) for v in flat.values())
