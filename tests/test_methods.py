@@ -247,6 +247,9 @@ def test_stage_driver_runs_skips_and_passes_outputs(tmp_path):
     seen.clear()
     assert train.run(c, tmp_path / "w", quiet=True) == reps  # finished: nothing re-runs
     assert seen == []
+    c.seed = 1  # another recipe in a started workdir: one line, nothing reused silently
+    with pytest.raises(ValueError, match=r"was started with seed=0, not 1; use a new --workdir"):
+        train.run(c, tmp_path / "w", quiet=True)
 
 
 def _tiny_model():
@@ -345,6 +348,9 @@ def test_nm_methods_end_to_end_and_exported_model_evaluates_plainly(tmp_path, ar
     reps = train.run(c, tmp_path / "w", quiet=True)
     assert [r["stage"] for r in reps] == ["pretrain", "finetune"]
     assert reps[1]["sparsity"] == pytest.approx(0.5)
+    c.nm.n = 1
+    with pytest.raises(ValueError, match=r"started with nm.n=2, not 1"):
+        train.run(c, tmp_path / "w", quiet=True)
     final = tmp_path / "w" / "finetune" / "final_model"
     _check_exported_nm(final, 2, 4)
     # the fine-tune started from the pretrain stage's final model (one-shot: masked)

@@ -25,6 +25,41 @@ from jaxsr.train.loop import fit
 
 REPORT = "report.json"
 ALL_REPORTS = "stages.json"
+RECIPE = "recipe.json"
+
+
+def _recipe_fields(cfg: Any) -> dict:
+    """What a resumed run must share with the run that started the workdir."""
+    section = getattr(methods.get(cfg.method), "SECTION", None)
+    rec = {
+        "method": cfg.method,
+        "model": cfg.model.to_dict(),
+        "init_from": cfg.get("init_from", ""),
+        "seed": cfg.seed,
+    }
+    if section:
+        rec[section] = cfg[section].to_dict()
+    return json.loads(json.dumps(rec, sort_keys=True, default=str))
+
+
+def _check_same_recipe(cfg: Any, root: Path) -> None:
+    """A rerun in a started workdir with another method, model, init, seed or method section
+    would silently reuse finished stages, masks and checkpoints: one-line error instead."""
+    from flax import traverse_util
+
+    new = _recipe_fields(cfg)
+    path = root / RECIPE
+    if not path.exists():
+        validate.write_text_atomic(path, json.dumps(new, indent=2, sort_keys=True) + "\n")
+        return
+    old = json.loads(path.read_text())
+    if old != new:
+        fo, fn = (traverse_util.flatten_dict(d, sep=".") for d in (old, new))
+        k = next(k for k in sorted(set(fo) | set(fn)) if fo.get(k) != fn.get(k))
+        raise ValueError(
+            f"{root} was started with {k}={fo.get(k)!r}, not {fn.get(k)!r}; "
+            "use a new --workdir (or the original config)"
+        )
 
 
 def _stage_cfg(cfg: Any, stage: Stage, start: Start) -> Any:
@@ -57,6 +92,8 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
     """Run (or resume) every stage of `cfg.method`'s recipe; returns the stage reports."""
     stages = check(cfg)
     root = validate.check_workdir(workdir)
+    if not cfg.get("distributed", False):  # multi-process: one-stage runs only, not recorded
+        _check_same_recipe(cfg, root)
     if stages[0].name:  # multi-stage (single-process) runs; `fit` cleans a stage's own dir
         model_dir.remove_stale_tmp(root)
 
