@@ -37,6 +37,7 @@ _REGISTRY: dict[str, str] = {
     "dupru": "jaxsr.methods.magnitude",
     "nm_oneshot": "jaxsr.methods.nm_oneshot",
     "sr_ste": "jaxsr.methods.sr_ste",
+    "sls": "jaxsr.methods.sls",
 }
 
 

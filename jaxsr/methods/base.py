@@ -78,6 +78,13 @@ class Method:
         del trainable, step
         return state
 
+    def events(self, state: dict) -> dict[str, jax.Array]:
+        """Named one-off events of the state: the step each happened at, -1 = not yet (e.g.
+        SLS's budget step). The trainer fetches them at log steps, logs each once ("name at
+        step S") and records them in metrics.jsonl (kind "event") and summary.json."""
+        del state
+        return {}
+
     def export(self, trainable: Any, state: dict) -> Exported:
         """The plain model of this training state."""
         return Exported(self.model_params(trainable, state))

@@ -75,20 +75,29 @@ def check_config(cfg: Any) -> None:
             raise ValueError(f"nm.decay={cfg.nm.decay} must be >= 0")
 
 
-def recipe(cfg: Any, make: Callable[[Any], Method]) -> list[Stage]:
-    """[N:M stage] or [dense `pretrain`, N:M `finetune` from its final model]."""
-    pre = int(cfg.nm.get("pretrain_steps", 0))
-    steps = int(cfg.train.steps)
-    if pre == 0:
-        return [Stage("", steps, lambda ctx: Start(make(cfg)))]
+def recipe(
+    cfg: Any,
+    make: Callable[[Any], Method],
+    pretrain_steps: int | None = None,
+    report: Callable[[Context, dict], dict] | None = None,
+    stage: str = "finetune",
+) -> list[Stage]:
+    """[N:M stage] or [dense `pretrain`, N:M stage `stage` from its final model].
 
-    def finetune(ctx: Context) -> Start:
+    `pretrain_steps` defaults to `nm.pretrain_steps`, `report` to the sparsity report."""
+    pre = int(cfg.nm.get("pretrain_steps", 0)) if pretrain_steps is None else pretrain_steps
+    steps = int(cfg.train.steps)
+    report = report or _report
+    if pre == 0:
+        return [Stage("", steps, lambda ctx: Start(make(cfg)), report)]
+
+    def prune(ctx: Context) -> Start:
         params = model_dir.load_params(ctx.previous[-1] / "final_model", build_model(cfg))
         return Start(make(cfg), params)
 
     return [
         Stage("pretrain", pre, lambda ctx: Start(Method())),
-        Stage("finetune", steps, finetune, _report),
+        Stage(stage, steps, prune, report),
     ]
 
 

@@ -31,7 +31,7 @@ from jaxsr.data.benchmark import BenchmarkSet, load_set
 from jaxsr.inference import Predictor
 from jaxsr.interrupt import Interrupted, StopRequest
 from jaxsr.methods.base import Exported, Method
-from jaxsr.metric_writer import MetricWriter
+from jaxsr.metric_writer import MetricWriter, read_metrics
 from jaxsr.optim import make_optimizer
 from jaxsr.progress import Progress
 from jaxsr.train.checkpoints import Checkpointer
@@ -241,6 +241,17 @@ def fit(
         if lead and not quiet:
             print(f"resumed from {ckpt.directory}/{latest}")
     writer.truncate_after(start)  # drop records a killed run wrote after its last checkpoint
+    announced = _logged_events(workdir) if lead else {}
+
+    def log_events() -> None:  # the method's one-off events (e.g. SLS's budget step), once
+        events = method.events(state.extra)
+        if not events:
+            return
+        for name, at in jax.device_get(events).items():
+            if int(at) >= 0 and name not in announced:
+                announced[name] = int(at)
+                say(f"{method.name}: {name} at step {int(at)}")
+                writer.write(int(at), "event", {name: int(at)})
 
     total = int(cfg.train.steps)  # start == total: all steps done, only the outputs are left
     log_every, eval_every = int(cfg.train.log_every), int(cfg.eval.every)
@@ -284,6 +295,7 @@ def fit(
                     writer.write(done, "train", rec)
                     pending, t_log, n_log = [], time.perf_counter(), 0
                     health(done, counts)
+                    log_events()
                     if bar:
                         psnr = next(
                             (
@@ -349,6 +361,7 @@ def fit(
         "processes": jax.process_count(),
         "nonfinite_skipped": int(state.nonfinite),
         "first_nonfinite": int(state.first_nonfinite),
+        "events": {k: int(v) for k, v in jax.device_get(method.events(state.extra)).items()},
     }
     exported = method.export(final_params, state.extra)  # every process: may compute on device
     if lead:
@@ -361,6 +374,17 @@ def fit(
                 f"best {select} {best['value']:.3f} @ {best['step']}; workdir {workdir}"
             )
     return summary
+
+
+def _logged_events(workdir: Path) -> dict[str, int]:
+    """Events already in metrics.jsonl (kept by `truncate_after`): not logged again."""
+    if not (workdir / "metrics.jsonl").exists():
+        return {}
+    out = {}
+    for rec in read_metrics(workdir):
+        if rec.get("kind") == "event":
+            out.update({k: v for k, v in rec.items() if k not in ("step", "kind")})
+    return out
 
 
 def _finite_state(state: TrainState) -> bool:

@@ -115,7 +115,10 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
         start = stage.start(ctx)
         initial = {"params": start.params, "step": start.step, "data_state": start.data_state}
         summary = fit(_stage_cfg(cfg, stage, start), sdir, start.method, quiet, initial)
-        if not stage.name:
+        if not stage.name:  # one-stage recipe: its report (if any) beside the run's outputs
+            if stage.report:
+                rep = stage.report(ctx, summary)
+                validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
             return [summary]
         rep = {"stage": stage.name, **(stage.report(ctx, summary) if stage.report else {})}
         rep.setdefault("eval", summary["final_eval"])

@@ -1,0 +1,345 @@
+"""SLS: layer-wise N:M sparsity search (Oh et al., CVPR 2022), as a `Method`.
+
+Every selected conv kernel (`sls.rules`; default: every conv but the first and the last) is
+the sum of its M 1:M units (`jaxsr.sparsity.nm.units`, ranked by |w| within groups of M input
+channels). Unit 1 is always kept; unit i > 1 is kept when its gate b_i = S(p_i, tau) is 1,
+with straight-through gradient dL/dp_i = dL/db_i (`jaxsr.sparsity.priority`). With POP the
+priorities are p_1 = 1, p_i = prod_{n<i} k_n of M-1 trainable scores k in [0, k_max]
+(initialised to 1), so a unit of larger weights never goes before one of smaller weights.
+
+Budget (eqs. 5-6). The cost of the search is the MACs of the kept units of the selected
+convs at a 1280x720 output (`jaxsr.complexity.conv_costs`, summed over a conv's calls;
+`jaxsr.sparsity.budget.unit_costs`: C_l * N / M when M divides the input channels, the exact
+MACs of the kept real weights otherwise). `sls.target` is a fraction of the dense MACs of the
+**selected convs only** — the paper's C_target = f * sum_l C_original^l over the L pruned
+layers, so its "1/4, 1/8, 1/16 of the original costs" are fractions of the pruned layers'
+MACs. The unselected convs (by default the first and the last) stay dense and are not in
+the budget; the whole-model GMACs that `jaxsr.complexity` prints include them, so the
+model-level ratio is above the target. Loss = task + lam * cost during the search.
+
+Inside the jitted step (`update_state`, after every update): the hard gates of the updated
+scores are costed; as soon as cost <= target * dense, the gates are stored and frozen for
+good (state `frozen`, `budget_step`), the regulariser is dropped and training goes on as
+fine-tuning of the weights with the gates fixed. The scores have their own optax branch
+(Adam at `sls.score_lr`, no weight decay, then the [0, k_max] projection, then `freeze_if`
+on `frozen` — a freeze of the final update, so Adam's moments cannot move frozen scores).
+The budget step is an event (`Method.events`): the trainer logs it ("budget_met at step S")
+and writes it to metrics.jsonl and summary.json. Every `anneal_every` steps during the
+search, eq. 7: lam *= alpha if the MACs ratio moved by <= anneal_threshold since the
+previous check (`anneal=False`: lam fixed). Every `rerank_every` steps (1 = every step,
+0 = never) the units are re-ranked from the current weights, also after the budget step (as
+the official code); N per layer is unchanged by it. Exports the N:M-masked params + masks.
+
+The first update moves the scores before any gate is evaluated on the pre-trained model's
+loss; the official code does the same. Numbers (overhead): BENCHMARKS.md; results:
+RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import traverse_util
+
+from jaxsr import complexity, model_dir
+from jaxsr.methods import nm_common
+from jaxsr.methods.base import Context, Exported, Method, Stage
+from jaxsr.optim.projection import clip_params, freeze_if
+from jaxsr.sparsity.budget import anneal, gated_cost, unit_costs
+from jaxsr.sparsity.nm import group_view, rank_in_group
+from jaxsr.sparsity.priority import priorities, ste_gates
+from jaxsr.sparsity.selection import ALL_BUT_ENDS_RULES, prunable_paths, rules_for
+
+SECTION = "sls"
+
+
+def default_config(name: str) -> ml_collections.ConfigDict:
+    del name
+    return ml_collections.ConfigDict(
+        {
+            "m": 32,  # M of N:M (the paper: 32)
+            "target": 0.25,  # fraction of the selected convs' dense MACs (1/4, 1/8, 1/16)
+            "rules": (),  # prunable-path regex rules; () = every conv but the first and last
+            "tau": 0.5,  # gate threshold S(p, tau)
+            "k_max": 1.03,  # scores are projected onto [0, k_max] (official code)
+            "score_lr": 1e-4,  # Adam lr of the scores (no decay)
+            "lam": 1e-10,  # initial lambda_reg (costs are MACs, ~1e9 per layer)
+            "anneal": True,  # eq. 7 annealing of lambda
+            "anneal_every": 2000,  # K (steps); official code: 2 epochs of 1000 iterations
+            "anneal_threshold": 0.1,  # T, on the MACs ratio (a fraction); code: 0.2
+            "alpha": 1.1,  # paper 1.1, official script 1.2
+            "rerank_every": 1000,  # R (steps); 1 = every step, 0 = never
+            "pop": True,  # priority-ordered pruning (eq. 4); False: p_i = k_{i-1}
+            "pretrain_steps": 0,  # > 0: a dense `pretrain` stage first (no published model)
+        }
+    )
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def check_config(cfg: Any) -> None:
+    c = cfg.sls
+    for key in default_config("sls"):
+        _check(key in c, f"config.sls.{key} is missing (see jaxsr.methods.default_config('sls'))")
+    _check(int(c.m) >= 2, f"sls.m={c.m} must be >= 2")
+    _check(0.0 < float(c.target) <= 1.0, f"sls.target={c.target} must be in (0, 1]")
+    _check(0.0 < float(c.tau) < 1.0, f"sls.tau={c.tau} must be in (0, 1)")
+    _check(float(c.k_max) > float(c.tau), f"sls.k_max={c.k_max} must be > sls.tau={c.tau}")
+    _check(float(c.score_lr) > 0, f"sls.score_lr={c.score_lr} must be > 0")
+    _check(float(c.lam) >= 0, f"sls.lam={c.lam} must be >= 0")
+    _check(int(c.anneal_every) >= 1, f"sls.anneal_every={c.anneal_every} must be >= 1")
+    _check(float(c.anneal_threshold) >= 0, f"sls.anneal_threshold={c.anneal_threshold} < 0")
+    _check(float(c.alpha) >= 1.0, f"sls.alpha={c.alpha} must be >= 1")
+    _check(int(c.rerank_every) >= 0, f"sls.rerank_every={c.rerank_every} must be >= 0")
+    _check(int(c.pretrain_steps) >= 0, f"sls.pretrain_steps={c.pretrain_steps} must be >= 0")
+    layers(cfg)
+
+
+def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
+    """'/'-joined kernel path -> kernel shape of every selected conv (checked)."""
+    from jaxsr import models
+
+    rules = rules_for(cfg.model.name, cfg.sls.get("rules"), ALL_BUT_ENDS_RULES, "sls.rules")
+    params = models.abstract_params(nm_common.build_model(cfg))
+    flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
+    out = {}
+    for p in prunable_paths(params, rules):
+        _check(len(flat[p]) == 4, f"sls.rules select {p} of shape {flat[p]}; SLS needs a conv")
+        out[p] = tuple(flat[p])
+    _check(bool(out), f"sls.rules select no conv kernel of {cfg.model.name}")
+    return out
+
+
+def layer_costs(cfg: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Per selected kernel, the MACs of each of its M units at the 1280x720 output."""
+    scale = int(cfg.model.scale)
+    dense = complexity.conv_costs(nm_common.build_model(cfg), complexity.hd_lr_shape(scale))
+    m = int(cfg.sls.m)
+    missing = sorted(set(shapes) - set(dense))
+    _check(not missing, f"sls.rules select kernels that no conv call uses: {missing}")
+    return {p: unit_costs(s, dense[p], m) for p, s in shapes.items()}
+
+
+def _nest(flat: dict[str, Any]) -> dict:
+    return traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
+
+
+def _flat(tree: Any) -> dict[str, Any]:
+    return {"/".join(k): v for k, v in traverse_util.flatten_dict(tree).items()}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SLS(Method):
+    name: str = "sls"
+    costs: dict = dataclasses.field(default_factory=dict)  # path -> (M,) unit MACs
+    m: int = 32
+    target: float = 0.25
+    tau: float = 0.5
+    k_max: float = 1.03
+    score_lr: float = 1e-4
+    lam: float = 1e-10
+    anneal: bool = True
+    anneal_every: int = 2000
+    anneal_threshold: float = 0.1
+    alpha: float = 1.1
+    rerank_every: int = 1000
+    pop: bool = True
+
+    @property
+    def dense_cost(self) -> float:
+        return float(sum(float(np.sum(c)) for c in self.costs.values()))
+
+    # -- state -----------------------------------------------------------------------------
+    def init(self, params: Any, rng: jax.Array) -> tuple[Any, dict]:
+        del rng
+        flat = _flat(params)
+        scores = {p: jnp.ones((self.m - 1,), jnp.float32) for p in self.costs}
+        state = {
+            "ranks": _nest({p: rank_in_group(flat[p], self.m) for p in self.costs}),
+            "gates": _nest({p: jnp.ones((self.m,), jnp.float32) for p in self.costs}),
+            "frozen": jnp.zeros((), bool),
+            "budget_step": jnp.full((), -1, jnp.int32),
+            "lam": jnp.asarray(self.lam, jnp.float32),
+            "ratio_mark": jnp.ones((), jnp.float32),  # MACs ratio at the last annealing check
+        }
+        return {"model": params, "scores": _nest(scores)}, jax.device_get(state)
+
+    def gates(self, trainable: Any, state: dict) -> dict[str, jax.Array]:
+        """Per layer (M,) gates: the frozen ones after the budget step, else STE of the scores
+        (forward exactly 0/1)."""
+        scores, frozen_b = _flat(trainable["scores"]), _flat(state["gates"])
+        out = {}
+        for p in self.costs:
+            live = ste_gates(priorities(scores[p], self.pop), self.tau)
+            out[p] = jnp.where(state["frozen"], frozen_b[p], live)
+        return out
+
+    def macs_ratio(self, gates: dict[str, jax.Array]) -> jax.Array:
+        """Kept MACs of the selected convs / their dense MACs."""
+        return gated_cost(self.costs, gates) / self.dense_cost
+
+    # -- hooks -----------------------------------------------------------------------------
+    def model_params(self, trainable: Any, state: dict) -> Any:
+        b, ranks = self.gates(trainable, state), _flat(state["ranks"])
+        flat = _flat(trainable["model"])
+        for p in self.costs:  # w * b[rank]: unit_1 + sum_i b_i unit_i, exact for binary b
+            flat[p] = flat[p] * jnp.take(b[p], ranks[p]).astype(flat[p].dtype)
+        return _nest(flat)
+
+    def aux_loss(self, trainable: Any, state: dict, step: jax.Array) -> tuple[Any, dict]:
+        del step
+        b = self.gates(trainable, state)
+        cost = gated_cost(self.costs, b)
+        reg = jnp.where(state["frozen"], 0.0, state["lam"] * cost)
+        metrics = {
+            "lam": state["lam"],
+            "macs_ratio": jax.lax.stop_gradient(cost) / self.dense_cost,
+            "searching": 1.0 - state["frozen"].astype(jnp.float32),
+        }
+        return reg, metrics
+
+    def optimizer(self, base: optax.GradientTransformation) -> optax.GradientTransformation:
+        scores_tx = optax.chain(
+            optax.adam(self.score_lr), clip_params(0.0, self.k_max), freeze_if("frozen")
+        )
+
+        def labels(tree: Any) -> Any:
+            return {k: jax.tree.map(lambda _, k=k: k, v) for k, v in tree.items()}
+
+        return optax.partition({"model": base, "scores": scores_tx}, labels)
+
+    def update_state(self, trainable: Any, state: dict, step: jax.Array) -> dict:
+        scores = _flat(trainable["scores"])
+        live = {p: (priorities(scores[p], self.pop) > self.tau).astype(jnp.float32) for p in scores}
+        was_frozen = state["frozen"]
+        ratio = self.macs_ratio(live)
+        met = ~was_frozen & (ratio <= self.target)
+        old_b = _flat(state["gates"])
+        new = dict(state)
+        new["gates"] = _nest({p: jnp.where(met, live[p], old_b[p]) for p in live})
+        new["frozen"] = was_frozen | met
+        new["budget_step"] = jnp.where(met, step, state["budget_step"]).astype(jnp.int32)
+        if self.anneal:
+            check = ~was_frozen & (step % self.anneal_every == 0)
+            lam = anneal(
+                state["lam"], ratio, state["ratio_mark"], self.anneal_threshold, self.alpha
+            )
+            new["lam"] = jnp.where(check, lam, state["lam"])
+            new["ratio_mark"] = jnp.where(check, ratio, state["ratio_mark"])
+        if self.rerank_every:
+            w = _flat(trainable["model"])
+
+            def rerank(_):
+                return _nest({p: rank_in_group(w[p], self.m) for p in self.costs})
+
+            new["ranks"] = (
+                rerank(None)
+                if self.rerank_every == 1
+                else jax.lax.cond(
+                    step % self.rerank_every == 0, rerank, lambda _: state["ranks"], None
+                )
+            )
+        return new
+
+    def events(self, state: dict) -> dict[str, jax.Array]:
+        return {"budget_met": state["budget_step"]}
+
+    def masks(self, trainable: Any, state: dict) -> dict:
+        """bool masks of the kept weights of the selected kernels (b[rank] == 1)."""
+        b, ranks = self.gates(trainable, state), _flat(state["ranks"])
+        return _nest({p: jnp.take(b[p], ranks[p]) > 0.5 for p in self.costs})
+
+    def export(self, trainable: Any, state: dict) -> Exported:
+        masks = self.masks(trainable, state)
+        flat, fm = _flat(trainable["model"]), _flat(masks)
+        for p, mk in fm.items():
+            flat[p] = jnp.where(mk, flat[p], jnp.zeros_like(flat[p]))
+        return Exported(_nest(flat), masks=masks)
+
+
+def make(cfg: Any) -> SLS:
+    c = cfg.sls
+    return SLS(
+        costs=layer_costs(cfg, layers(cfg)),
+        m=int(c.m),
+        target=float(c.target),
+        tau=float(c.tau),
+        k_max=float(c.k_max),
+        score_lr=float(c.score_lr),
+        lam=float(c.lam),
+        anneal=bool(c.anneal),
+        anneal_every=int(c.anneal_every),
+        anneal_threshold=float(c.anneal_threshold),
+        alpha=float(c.alpha),
+        rerank_every=int(c.rerank_every),
+        pop=bool(c.pop),
+    )
+
+
+def layer_table(directory: Any, m: int) -> list[dict]:
+    """Per selected layer of an exported model dir: N (kept weights per group of M input
+    channels, the max over groups), M_eff = min(M, input channels per group), density."""
+    masks = model_dir.load_masks(directory)
+    if masks is None:
+        raise ValueError(f"{directory}: no masks.npz (not an exported N:M model)")
+    rows = []
+    for p, mk in _flat(masks).items():
+        mk = np.asarray(mk)
+        kept = np.asarray(jnp.sum(group_view(jnp.asarray(mk), m), axis=3))
+        rows.append(
+            {
+                "layer": p,
+                "n": int(kept.max()),
+                "m": min(m, int(mk.shape[2])),
+                "density": float(mk.mean()),
+            }
+        )
+    return rows
+
+
+def report(ctx: Context, summary: dict) -> dict:
+    """The stage's report: budget step, GMACs, non-zero params, per-layer N (+ plot)."""
+    d = ctx.dir / "final_model"
+    m = int(ctx.cfg.sls.m)
+    rep = complexity.pruned_report(d)
+    rows = layer_table(d, m)
+    budget_step = int(summary.get("events", {}).get("budget_met", -1))
+    out = {
+        "budget_step": budget_step,
+        "target": float(ctx.cfg.sls.target),
+        "gmacs": rep.macs / 1e9,
+        "dense_gmacs": rep.dense_macs / 1e9,
+        "nonzero_params": rep.nonzero_params,
+        "params": rep.params,
+        "layers": rows,
+        "eval": summary.get("final_eval", {}),
+    }
+    try:
+        from jaxsr.plots import layer_n_plot
+
+        layer_n_plot(rows, ctx.dir / "layer_n.png", f"{ctx.cfg.model.name} SLS")
+        out["plot"] = str(ctx.dir / "layer_n.png")
+    except ImportError:
+        ctx.log("no matplotlib: per-layer N plot skipped (pip install 'jaxsr[plots]')")
+    when = f"budget met at step {budget_step}" if budget_step >= 0 else "budget NOT met"
+    ctx.log(
+        f"sls: {when}; {out['gmacs']:.2f} of {out['dense_gmacs']:.2f} GMACs, "
+        f"{rep.nonzero_params:,} non-zero params; N per layer: "
+        + " ".join(str(r["n"]) for r in rows)
+    )
+    return out
+
+
+def recipe(cfg: Any) -> list[Stage]:
+    return nm_common.recipe(
+        cfg, make, pretrain_steps=int(cfg.sls.pretrain_steps), report=report, stage="sls"
+    )

@@ -1,0 +1,80 @@
+"""A markdown table of pruned-model runs (method, Y-PSNR/SSIM per set, GMACs, non-zero
+params, SLS budget step, per-layer N) from an experiment directory.
+
+    python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]
+
+Each RUN needs `OUT/RUN.json` (`jaxsr.evaluate --json`) and `OUT/RUN/final_model` (an
+exported N:M model dir; `OUT/RUN/report.json` adds the SLS budget step if present).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from jaxsr import complexity
+
+
+def rows(out: Path, runs: list[str], m: int = 32) -> list[dict]:
+    from jaxsr.methods.sls import layer_table
+
+    res = []
+    for name in runs:
+        ev_path, mdir = out / f"{name}.json", out / name / "final_model"
+        for p in (ev_path, mdir):
+            if not p.exists():
+                raise FileNotFoundError(f"run {name}: {p} is missing")
+        ev = json.loads(ev_path.read_text())["sets"]
+        rep = complexity.pruned_report(mdir)
+        rpath = out / name / "report.json"
+        budget_step = json.loads(rpath.read_text()).get("budget_step") if rpath.exists() else None
+        res.append(
+            {
+                "run": name,
+                "eval": {s: (v["psnr_y"], v["ssim_y"]) for s, v in ev.items()},
+                "gmacs": rep.macs / 1e9,
+                "dense_gmacs": rep.dense_macs / 1e9,
+                "nonzero": rep.nonzero_params,
+                "budget_step": budget_step,
+                "n": [r["n"] for r in layer_table(mdir, m)],
+            }
+        )
+    return res
+
+
+def markdown(res: list[dict]) -> str:
+    sets = list(res[0]["eval"])
+    head = ["run", *[f"{s} PSNR/SSIM (Y)" for s in sets], "GMACs", "non-zero params", "budget step"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in res:
+        cells = [r["run"], *[f"{r['eval'][s][0]:.3f} / {r['eval'][s][1]:.4f}" for s in sets]]
+        step = "" if r["budget_step"] is None else str(r["budget_step"])
+        cells += [f"{r['gmacs']:.2f}", f"{r['nonzero']:,}", step]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Dense model: {res[0]['dense_gmacs']:.2f} GMACs (1280x720 output).")
+    lines.append("")
+    lines.append("Per-layer N (kept weights per group of M input channels, in param order):")
+    lines.append("")
+    for r in res:
+        lines.append(f"- {r['run']}: " + " ".join(map(str, r["n"])))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    args = [a for a in argv if not a.startswith("--m=")]
+    m = next((int(a[4:]) for a in argv if a.startswith("--m=")), 32)
+    if len(args) < 2:
+        print("usage: python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]", file=sys.stderr)
+        return 2
+    try:
+        print(markdown(rows(Path(args[0]), args[1:], m)), end="")
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
