@@ -15,8 +15,8 @@ a dense `pretrain` stage of `steps` steps comes first), `budget` (4, 8 or 16: th
 1/budget of the dense MACs of the pruned convs), `m` (M, default 32), `steps` (SLS steps:
 search + fine-tuning; default 2000), `score_lr` (Adam lr of the scores; default 0.005 here,
 see below), `lam` (initial lambda_reg, 1e-11), `alpha` (1.2), `anneal_every` (K, 25 steps),
-`rerank` (R, steps; 1 = every step, 0 = never), `nopop` (no priority ordering, ablation), `noanneal` (lambda
-fixed at `lam`, ablation), `demo`.
+`rerank` (R, steps; 1 = every step, 0 = never), `nopop` (no priority ordering, ablation),
+`noanneal` (lambda fixed at `lam`, ablation), `demo`.
 
 What the budget counts (`jaxsr.methods.sls`): the paper's C_target is a fraction of the
 summed MACs of the pruned convs; the first and last convs (never pruned, as in the paper) are
@@ -40,7 +40,7 @@ SR-STE at 1/4, 1/8, 1/16.
 
 `:demo` (no ../shared needed, ~2 min here): a small MSRResNet x4 (32 features, 4 blocks) is
 first trained dense for 300 steps on the embedded sample images (stage `pretrain`, = the
-dense demo), then SLS with M = 8 to 1/4 of the MACs of its 9 inner convs for 300 steps
+dense demo), then SLS with M = 8 to 1/4 of the MACs of its 11 inner convs for 300 steps
 (stage `sls`: the search ends within ~100 steps, the rest fine-tunes), evaluated on the
 held-out `Demo` image; `report.json` and `layer_n.png` (per-layer N) in `WORKDIR/sls`.
 """

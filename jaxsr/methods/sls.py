@@ -111,8 +111,12 @@ def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
     rules = rules_for(cfg.model.name, cfg.sls.get("rules"), ALL_BUT_ENDS_RULES, "sls.rules")
     params = models.abstract_params(nm_common.build_model(cfg))
     flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
+    try:
+        selected = prunable_paths(params, rules)
+    except ValueError as e:
+        raise ValueError(f"sls.rules: {e}") from None
     out = {}
-    for p in prunable_paths(params, rules):
+    for p in selected:
         _check(len(flat[p]) == 4, f"sls.rules select {p} of shape {flat[p]}; SLS needs a conv")
         out[p] = tuple(flat[p])
     _check(bool(out), f"sls.rules select no conv kernel of {cfg.model.name}")
