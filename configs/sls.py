@@ -12,7 +12,8 @@ Commands:
 Arguments (`:key=value,...`): `model` (rfdn | carn_m | imdn: from the published x4
 checkpoints in ../shared/weights; edsr_baseline | carn | msrresnet: no published weights, so
 a dense `pretrain` stage of `steps` steps comes first), `budget` (4, 8 or 16: the target is
-1/budget of the dense MACs of the pruned convs), `m` (M, default 32), `steps` (SLS steps:
+1/budget of the dense MACs of the pruned convs), `target` (any fraction instead of 1/budget,
+e.g. the MACs of a uniform N:M baseline), `m` (M, default 32), `steps` (SLS steps:
 search + fine-tuning; default 2000), `score_lr` (Adam lr of the scores; default 0.005 here,
 see below), `lam` (initial lambda_reg, 1e-11), `alpha` (1.2), `anneal_every` (K, 25 steps),
 `rerank` (R, steps; 1 = every step, 0 = never), `nopop` (no priority ordering, ablation),
@@ -58,6 +59,7 @@ def get_config(arg: str | None = None):
         arg,
         model="",
         budget=4,
+        target=0.0,
         m=0,
         steps=0,
         score_lr=0.005,
@@ -69,6 +71,8 @@ def get_config(arg: str | None = None):
         noanneal=False,
         demo=False,
     )
+    if not 0.0 <= a.target <= 1.0:
+        raise ValueError(f"target={a.target} must be in (0, 1]")
     if a.budget not in BUDGETS:
         raise ValueError(f"budget={a.budget}; known: {', '.join(map(str, BUDGETS))}")
     if a.steps < 0:
@@ -103,7 +107,7 @@ def get_config(arg: str | None = None):
         c.eval.sets = ("Set5",) if a.demo else ("Set5", "Set14", "B100")
         c.eval.every = steps if a.demo else 1000
         c.ckpt.every = 100 if a.demo else 500
-    c.sls.m, c.sls.target = m, 1.0 / a.budget
+    c.sls.m, c.sls.target = m, a.target or 1.0 / a.budget
     c.sls.score_lr, c.sls.lam, c.sls.alpha = a.score_lr, a.lam, a.alpha
     c.sls.anneal_every, c.sls.rerank_every = a.anneal_every, a.rerank
     c.sls.pop, c.sls.anneal = not a.nopop, not a.noanneal

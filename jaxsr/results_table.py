@@ -2,6 +2,11 @@
 params, SLS budget step, per-layer N) from an experiment directory.
 
     python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]
+    python -m jaxsr.results_table --ratio MODEL_DIR   # kept / dense MACs of its masked convs
+
+`--ratio` gives the SLS `target` that matches a uniform N:M baseline's MACs (the convs it
+masks, at the 1280x720 output): uniform N:M on a layer whose input channels are not a
+multiple of M keeps more than N/M of it, so "8:32" is not "1/4".
 
 Each RUN needs `OUT/RUN.json` (`jaxsr.evaluate --json`) and `OUT/RUN/final_model` (an
 exported N:M model dir; `OUT/RUN/report.json` adds the SLS budget step if present).
@@ -43,6 +48,20 @@ def rows(out: Path, runs: list[str], m: int = 32) -> list[dict]:
     return res
 
 
+def masked_macs_ratio(directory: Path) -> float:
+    """Kept MACs / dense MACs over the convs that have a mask in the model dir."""
+    from jaxsr import model_dir
+
+    masks = model_dir.load_masks(directory)
+    if masks is None:
+        raise ValueError(f"{directory}: no masks.npz")
+    from flax import traverse_util
+
+    keys = {"/".join(k) for k in traverse_util.flatten_dict(masks)}
+    layers = [c for c in complexity.pruned_report(directory).layers if f"{c.path}/kernel" in keys]
+    return sum(c.macs for c in layers) / sum(c.dense_macs for c in layers)
+
+
 def markdown(res: list[dict]) -> str:
     sets = list(res[0]["eval"])
     head = ["run", *[f"{s} PSNR/SSIM (Y)" for s in sets], "GMACs", "non-zero params", "budget step"]
@@ -63,6 +82,13 @@ def markdown(res: list[dict]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--ratio"] and len(argv) == 2:
+        try:
+            print(f"{masked_macs_ratio(Path(argv[1])):.6f}")
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     args = [a for a in argv if not a.startswith("--m=")]
     m = next((int(a[4:]) for a in argv if a.startswith("--m=")), 32)
     if len(args) < 2:

@@ -75,6 +75,9 @@ def test_macs_term_equals_complexity_of_the_exported_model(tmp_path, feat):
     unpruned = rep.dense_macs - method.dense_cost
     assert kept + unpruned == pytest.approx(rep.macs, rel=1e-6)
     assert method.dense_cost + unpruned == pytest.approx(rep.dense_macs, rel=1e-9)
+    from jaxsr.results_table import masked_macs_ratio
+
+    assert masked_macs_ratio(d) == pytest.approx(kept / method.dense_cost, rel=1e-6)
     rows = {r["layer"]: r for r in layer_table(d, 4)}
     for p, g in b.items():  # per-layer N of the report = sum of the gates
         assert rows[p]["n"] == min(int(np.sum(np.asarray(g))), feat)
@@ -373,6 +376,9 @@ def test_sls_configs_variants_and_errors():
     c = get("model=rfdn,budget=16")
     assert c.sls.target == 1 / 16 and c.sls.m == 32 and c.init_from.endswith("rfdn_x4.pth")
     assert [s.name for s in methods.recipe(get("model=carn"))] == ["pretrain", "sls"]
+    assert get("model=rfdn,target=0.32,budget=16").sls.target == 0.32  # target wins
+    with pytest.raises(ValueError, match="target=1.5"):
+        get("target=1.5")
     with pytest.raises(ValueError, match="budget=3"):
         get("budget=3")
     with pytest.raises(ValueError, match="model='vgg'"):
