@@ -35,11 +35,12 @@ scores at lr 0.005 (the paper trains 300k steps; at its score lr the search woul
 within a CPU budget), lambda 1e-11 (at 1e-10 the MACs term's gradient on every score of the
 published RFDN is 10-1000x the task loss's, measured, and a short search prunes every layer
 alike), alpha 1.2, K = 25 steps, T 0.1, R = 100 steps. Expected runtime: the
-SLS step time (BENCHMARKS.md, SLS overhead) x `steps` + evaluations. Expected result
-(measured, RESULTS.md "SLS"): RFDN x4, 1000 steps per method, SLS vs one-shot N:M and
-SR-STE at 1/4, 1/8, 1/16.
+SLS step time (BENCHMARKS.md, SLS search step) x `steps` + evaluations (~4-7 min for RFDN,
+1000 steps). Expected result (measured, RESULTS.md "SLS"): RFDN x4, 1000 steps, budget=8:
+budget met at step 86, 4.02 of 23.76 GMACs, Set5 / Set14 / B100 Y-PSNR 29.19 / 26.62 /
+26.36 dB; at this scale SLS does not beat uniform one-shot N:M / SR-STE at equal MACs.
 
-`:demo` (no ../shared needed, ~2 min here): a small MSRResNet x4 (32 features, 4 blocks) is
+`:demo` (no ../shared needed, 97 s here; Y-PSNR 31.96 dB, RESULTS.md demos): a small MSRResNet x4 (32 features, 4 blocks) is
 first trained dense for 300 steps on the embedded sample images (stage `pretrain`, = the
 dense demo), then SLS with M = 8 to 1/4 of the MACs of its 11 inner convs for 300 steps
 (stage `sls`: the search ends within ~100 steps, the rest fine-tunes), evaluated on the
