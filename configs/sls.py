@@ -40,11 +40,12 @@ SLS step time (BENCHMARKS.md, SLS search step) x `steps` + evaluations (~4-7 min
 budget met at step 86, 4.02 of 23.76 GMACs, Set5 / Set14 / B100 Y-PSNR 29.19 / 26.62 /
 26.36 dB; at this scale SLS does not beat uniform one-shot N:M / SR-STE at equal MACs.
 
-`:demo` (no ../shared needed, 97 s here; Y-PSNR 31.96 dB, RESULTS.md demos): a small MSRResNet x4 (32 features, 4 blocks) is
-first trained dense for 300 steps on the embedded sample images (stage `pretrain`, = the
-dense demo), then SLS with M = 8 to 1/4 of the MACs of its 11 inner convs for 300 steps
-(stage `sls`: the search ends within ~100 steps, the rest fine-tunes), evaluated on the
-held-out `Demo` image; `report.json` and `layer_n.png` (per-layer N) in `WORKDIR/sls`.
+`:demo` (no ../shared needed, 97 s here; Y-PSNR 31.96 dB, RESULTS.md demos): a small
+MSRResNet x4 (32 features, 4 blocks) is first trained dense for 300 steps on the embedded
+sample images (stage `pretrain`, = the dense demo), then SLS with M = 8 to 1/4 of the MACs
+of its 11 inner convs for 300 steps (stage `sls`: the search ends within ~100 steps, the
+rest fine-tunes), evaluated on the held-out `Demo` image; `report.json` and `layer_n.png`
+(per-layer N) in `WORKDIR/sls`.
 """
 
 from jaxsr import methods
