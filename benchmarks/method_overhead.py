@@ -25,10 +25,10 @@ import jax
 
 import jaxsr  # noqa: F401  (XLA:CPU flags before a backend starts)
 from benchmarks.nonfinite_guard import step_inputs
-from jaxsr import complexity, models, train
+from jaxsr import models, train
 from jaxsr.methods import Method
 from jaxsr.methods.nm_oneshot import NMOneShot
-from jaxsr.methods.sls import SLS
+from jaxsr.methods.sls import SLS, layer_costs
 from jaxsr.methods.sr_ste import SRSTE
 from jaxsr.sparsity import prunable_paths
 from jaxsr.sparsity.selection import ALL_BUT_ENDS_RULES
@@ -74,11 +74,8 @@ def bench(name: str, rounds: int, iters: int, n: int = 2, m: int = 4) -> dict[st
 def _sls_costs(model, params, layers) -> dict:
     from flax import traverse_util
 
-    from jaxsr.sparsity.budget import unit_costs
-
     shapes = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
-    dense = complexity.conv_costs(model, complexity.hd_lr_shape(4))
-    return {p: unit_costs(shapes[p], dense[p], 32) for p in layers}
+    return layer_costs(model, {p: shapes[p] for p in layers}, 32, 4)
 
 
 def main() -> None:

@@ -41,6 +41,25 @@ from jaxsr.configs_lib import load_sibling, parse_arg, shared_dir
 CHECKPOINTS = {"rfdn": "rfdn_x4.pth", "carn_m": "carn_m_x234.pth"}
 
 
+def shared_run(c, section, model: str, checkpoint: str | None, steps: int, demo: bool) -> None:
+    """Model, start, schedule and evaluation of an x4 run on ../shared, the same for every
+    N:M method (so equal budgets are equal by construction): from the published checkpoint
+    `checkpoint` (a file in ../shared/weights), or after a dense `pretrain` stage of `steps`
+    steps (`section.pretrain_steps`) when there is none; Adam 1e-4 halved at 2/3, L1."""
+    c.model.name, c.model.scale, c.model.overrides = model, 4, {}
+    if checkpoint:
+        c.init_from = str(shared_dir() / "weights" / checkpoint)
+    else:  # no published weights: dense pretraining stage first
+        section.pretrain_steps = steps
+    c.train.loss, c.optim.eps = "l1", 1e-8
+    c.optim.lr = 1e-4
+    c.optim.schedule, c.optim.milestones, c.optim.gamma = "multistep", (2 * steps // 3,), 0.5
+    c.train.steps, c.train.log_every = steps, 50
+    c.eval.sets = ("Set5",) if demo else ("Set5", "Set14", "B100")
+    c.eval.every = steps if demo else 1000
+    c.ckpt.every = 100 if demo else 500
+
+
 def build(method: str, arg: str | None):
     """The config of N:M method `method` ('nm_oneshot' or 'sr_ste') for arguments `arg`."""
     a = parse_arg(arg, model="", n=2, m=4, steps=0, demo=False)
@@ -65,18 +84,7 @@ def build(method: str, arg: str | None):
     c.method = method
     c.nm = methods.default_config(method)
     c.nm.n, c.nm.m = a.n, a.m
-    c.model.name, c.model.scale, c.model.overrides = model, 4, {}
-    if model in CHECKPOINTS:
-        c.init_from = str(shared_dir() / "weights" / CHECKPOINTS[model])
-    else:  # no published MSRResNet weights: dense pretraining stage first
-        c.nm.pretrain_steps = steps
-    c.train.loss, c.optim.eps = "l1", 1e-8
-    c.optim.lr = 1e-4
-    c.optim.schedule, c.optim.milestones, c.optim.gamma = "multistep", (2 * steps // 3,), 0.5
-    c.train.steps, c.train.log_every = steps, 50
-    c.eval.sets = ("Set5",) if a.demo else ("Set5", "Set14", "B100")
-    c.eval.every = steps if a.demo else 1000
-    c.ckpt.every = 100 if a.demo else 500
+    shared_run(c, c.nm, model, CHECKPOINTS.get(model), steps, a.demo)
     return c
 
 

@@ -49,7 +49,7 @@ rest fine-tunes), evaluated on the held-out `Demo` image; `report.json` and `lay
 """
 
 from jaxsr import methods
-from jaxsr.configs_lib import load_sibling, parse_arg, shared_dir
+from jaxsr.configs_lib import load_sibling, parse_arg
 
 CHECKPOINTS = {"rfdn": "rfdn_x4.pth", "carn_m": "carn_m_x234.pth", "imdn": "imdn_x4.pth"}
 SCRATCH = ("edsr_baseline", "carn", "msrresnet")
@@ -97,18 +97,10 @@ def get_config(arg: str | None = None):
         c = dense.get_config("shared")
         c.method = "sls"
         c.sls = methods.default_config("sls")
-        c.model.name, c.model.scale, c.model.overrides = model, 4, {}
-        if model in CHECKPOINTS:
-            c.init_from = str(shared_dir() / "weights" / CHECKPOINTS[model])
-        else:  # no published weights: a dense pretraining stage first
-            c.sls.pretrain_steps = steps
+        load_sibling(__file__, "nm_oneshot.py").shared_run(
+            c, c.sls, model, CHECKPOINTS.get(model), steps, a.demo
+        )
         m = a.m or 32
-        c.train.loss, c.optim.eps, c.optim.lr = "l1", 1e-8, 1e-4
-        c.optim.schedule, c.optim.milestones, c.optim.gamma = "multistep", (2 * steps // 3,), 0.5
-        c.train.steps, c.train.log_every = steps, 50
-        c.eval.sets = ("Set5",) if a.demo else ("Set5", "Set14", "B100")
-        c.eval.every = steps if a.demo else 1000
-        c.ckpt.every = 100 if a.demo else 500
     c.sls.m, c.sls.target = m, a.target or 1.0 / a.budget
     c.sls.score_lr, c.sls.lam, c.sls.alpha = a.score_lr, a.lam, a.alpha
     c.sls.anneal_every, c.sls.rerank_every = a.anneal_every, a.rerank

@@ -83,3 +83,21 @@ def with_overrides(cfg, **over):
     """Set dotted config fields: `with_overrides(c, **{"train.steps": 5})`."""
     cfg.update_from_flattened_dict(over)
     return cfg
+
+
+def tiny_config(name: str, arg: str | None = None, data_dir: Path | None = None):
+    """`tests/configs/<name>.py:arg`, with its TFDS data under `data_dir` if given."""
+    from jaxsr.configs_lib import load_sibling
+
+    c = load_sibling(str(REPO / "tests" / "configs" / f"{name}.py"), f"{name}.py").get_config(arg)
+    if data_dir is not None:
+        c.data.data_dir = str(data_dir)
+    return c
+
+
+def flat_params(tree) -> dict:
+    """'/'-joined path -> numpy array of every leaf of a params/masks pytree."""
+    import numpy as np
+    from flax import traverse_util
+
+    return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}

@@ -14,7 +14,6 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
-from flax import traverse_util
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,21 +26,17 @@ from jaxsr.metric_writer import read_metrics
 from jaxsr.optim import make_optimizer
 from jaxsr.sparsity.nm import nm_mask, nonzeros_per_group
 
-from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
+from .conftest import REPO, flat_params, run_with_8_cpu_devices, sigkill_at_step, tiny_config
 
 TINY_NM = REPO / "tests" / "configs" / "tiny_nm.py"
 TINY = REPO / "tests" / "configs" / "tiny.py"
 
 
 def tiny_nm(arg: str | None = None, data_dir: Path | None = None):
-    c = load_sibling(str(TINY_NM), "tiny_nm.py").get_config(arg)
-    if data_dir is not None:
-        c.data.data_dir = str(data_dir)
-    return c
+    return tiny_config("tiny_nm", arg, data_dir)
 
 
-def _flat(tree) -> dict[str, np.ndarray]:
-    return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+_flat = flat_params
 
 
 # ---------------------------------------------------------------- registry and configs

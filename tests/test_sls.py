@@ -27,20 +27,16 @@ from jaxsr.optim import make_optimizer
 from jaxsr.sparsity.budget import unit_costs
 from jaxsr.sparsity.nm import nonzeros_per_group, rank_in_group, units
 
-from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step
+from .conftest import REPO, flat_params, run_with_8_cpu_devices, sigkill_at_step, tiny_config
 
 TINY_SLS = REPO / "tests" / "configs" / "tiny_sls.py"
 
 
 def tiny_sls(arg: str | None = None, data_dir: Path | None = None):
-    c = load_sibling(str(TINY_SLS), "tiny_sls.py").get_config(arg)
-    if data_dir is not None:
-        c.data.data_dir = str(data_dir)
-    return c
+    return tiny_config("tiny_sls", arg, data_dir)
 
 
-def _flat(tree) -> dict[str, np.ndarray]:
-    return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+_flat = flat_params
 
 
 def _method(cfg) -> SLS:
@@ -394,6 +390,10 @@ def test_sls_configs_variants_and_errors():
         c.sls[key] = val
         with pytest.raises(ValueError, match=msg):
             methods.recipe(c)
+    c = tiny_sls()
+    c.sls.targte = 0.1  # a misspelt key is an error, not ignored
+    with pytest.raises(ValueError, match="config.sls.targte: unknown key"):
+        methods.recipe(c)
     c = tiny_sls()
     del c.sls["alpha"]
     with pytest.raises(ValueError, match="config.sls.alpha is missing"):

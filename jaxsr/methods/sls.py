@@ -88,8 +88,11 @@ def _check(cond: bool, msg: str) -> None:
 
 def check_config(cfg: Any) -> None:
     c = cfg.sls
-    for key in default_config("sls"):
+    known = default_config("sls")
+    for key in known:
         _check(key in c, f"config.sls.{key} is missing (see jaxsr.methods.default_config('sls'))")
+    for key in c:  # a misspelt key would otherwise be ignored
+        _check(key in known, f"config.sls.{key}: unknown key; known: {', '.join(sorted(known))}")
     _check(int(c.m) >= 2, f"sls.m={c.m} must be >= 2")
     _check(0.0 < float(c.target) <= 1.0, f"sls.target={c.target} must be in (0, 1]")
     _check(0.0 < float(c.tau) < 1.0, f"sls.tau={c.tau} must be in (0, 1)")
@@ -123,11 +126,12 @@ def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def layer_costs(cfg: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Per selected kernel, the MACs of each of its M units at the 1280x720 output."""
-    scale = int(cfg.model.scale)
-    dense = complexity.conv_costs(nm_common.build_model(cfg), complexity.hd_lr_shape(scale))
-    m = int(cfg.sls.m)
+def layer_costs(
+    model: Any, shapes: dict[str, tuple[int, ...]], m: int, scale: int
+) -> dict[str, np.ndarray]:
+    """Per selected kernel ('/'-joined path -> HWIO shape) of `model`, the MACs of each of
+    its M units at the 1280x720 output."""
+    dense = complexity.conv_costs(model, complexity.hd_lr_shape(scale))
     missing = sorted(set(shapes) - set(dense))
     _check(not missing, f"sls.rules select kernels that no conv call uses: {missing}")
     return {p: unit_costs(s, dense[p], m) for p, s in shapes.items()}
@@ -271,22 +275,12 @@ class SLS(Method):
 
 
 def make(cfg: Any) -> SLS:
+    """The method of `config.sls`: every `SLS` field named in the section, cast to its type."""
     c = cfg.sls
-    return SLS(
-        costs=layer_costs(cfg, layers(cfg)),
-        m=int(c.m),
-        target=float(c.target),
-        tau=float(c.tau),
-        k_max=float(c.k_max),
-        score_lr=float(c.score_lr),
-        lam=float(c.lam),
-        anneal=bool(c.anneal),
-        anneal_every=int(c.anneal_every),
-        anneal_threshold=float(c.anneal_threshold),
-        alpha=float(c.alpha),
-        rerank_every=int(c.rerank_every),
-        pop=bool(c.pop),
-    )
+    fields = {f.name: type(f.default) for f in dataclasses.fields(SLS) if f.name in c}
+    model, scale = nm_common.build_model(cfg), int(cfg.model.scale)
+    costs = layer_costs(model, layers(cfg), int(c.m), scale)
+    return SLS(costs=costs, **{k: t(c[k]) for k, t in fields.items()})
 
 
 def layer_table(directory: Any, m: int) -> list[dict]:
@@ -334,7 +328,12 @@ def report(ctx: Context, summary: dict) -> dict:
         out["plot"] = str(ctx.dir / "layer_n.png")
     except ImportError:
         ctx.log("no matplotlib: per-layer N plot skipped (pip install 'jaxsr[plots]')")
-    when = f"budget met at step {budget_step}" if budget_step >= 0 else "budget NOT met"
+    when = (
+        f"budget met at step {budget_step}"
+        if budget_step >= 0
+        else f"WARNING: budget NOT met in {summary.get('steps')} steps (the model keeps more "
+        "than the target; raise steps, sls.score_lr or sls.lam)"
+    )
     ctx.log(
         f"sls: {when}; {out['gmacs']:.2f} of {out['dense_gmacs']:.2f} GMACs, "
         f"{rep.nonzero_params:,} non-zero params; N per layer: "
