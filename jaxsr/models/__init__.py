@@ -13,10 +13,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
 from jaxsr.models.carn import CARN
 from jaxsr.models.edsr import EDSR
 from jaxsr.models.imdn import IMDN
+from jaxsr.models.layers import Widths, as_widths
 from jaxsr.models.msrresnet import MSRResNet
 from jaxsr.models.rfdn import RFDN
 
@@ -78,7 +80,25 @@ def create(name: str, scale: int = 4, **overrides: Any) -> nn.Module:
             f"model {s.name!r} has no field(s) {sorted(unknown)}; fields: {sorted(fields)}"
         )
     kwargs = {**s.defaults, **overrides, "scale": scale}
-    return s.cls(**kwargs)
+    if "widths" in kwargs:
+        kwargs["widths"] = as_widths(kwargs["widths"])
+    model = s.cls(**kwargs)
+    if kwargs.get("widths"):
+        _check_widths(s.name, model)
+    return model
+
+
+def _check_widths(name: str, model: nn.Module) -> None:
+    """Reject width overrides that name no conv or give mismatched channels, before compute."""
+    try:
+        shapes = abstract_params(model, lr_size=32)
+    except Exception as e:  # a residual add / concat with mismatched widths fails the trace
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"model {name!r}: widths give inconsistent channels ({msg})") from None
+    convs = {"/".join(k[:-1]) for k in traverse_util.flatten_dict(shapes) if k[-1] == "kernel"}
+    unknown = sorted(k for k, _ in model.widths if k not in convs)
+    if unknown:
+        raise ValueError(f"model {name!r}: widths name no conv: {unknown} (e.g. {min(convs)!r})")
 
 
 def init_params(model: nn.Module, rng: jax.Array | int = 0, lr_size: int = 16) -> dict:
@@ -107,6 +127,8 @@ __all__ = [
     "MSRResNet",
     "RFDN",
     "ModelSpec",
+    "Widths",
+    "as_widths",
     "abstract_params",
     "create",
     "init_params",

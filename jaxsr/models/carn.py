@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Conv2d, mean_shift, pixel_shuffle
+from jaxsr.models.layers import Widths, conv, mean_shift, pixel_shuffle
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -15,11 +15,12 @@ class ResidualBlock(nn.Module):
     """CARN: relu(x + conv(relu(conv(x))))."""
 
     num_feat: int = 64
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = nn.relu(Conv2d(self.num_feat, 3, name="body_0")(x))
-        return nn.relu(Conv2d(self.num_feat, 3, name="body_2")(y) + x)
+        y = nn.relu(conv(self, "body_0", self.num_feat, 3)(x))
+        return nn.relu(conv(self, "body_2", self.num_feat, 3)(y) + x)
 
 
 class EResidualBlock(nn.Module):
@@ -27,12 +28,13 @@ class EResidualBlock(nn.Module):
 
     num_feat: int = 64
     groups: int = 4
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = nn.relu(Conv2d(self.num_feat, 3, groups=self.groups, name="body_0")(x))
-        y = nn.relu(Conv2d(self.num_feat, 3, groups=self.groups, name="body_2")(y))
-        return nn.relu(Conv2d(self.num_feat, 1, name="body_4")(y) + x)
+        y = nn.relu(conv(self, "body_0", self.num_feat, 3, groups=self.groups)(x))
+        y = nn.relu(conv(self, "body_2", self.num_feat, 3, groups=self.groups)(y))
+        return nn.relu(conv(self, "body_4", self.num_feat, 1)(y) + x)
 
 
 class BasicBlock(nn.Module):
@@ -40,10 +42,11 @@ class BasicBlock(nn.Module):
 
     num_feat: int = 64
     kernel_size: int = 1
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return nn.relu(Conv2d(self.num_feat, self.kernel_size, name="body_0")(x))
+        return nn.relu(conv(self, "body_0", self.num_feat, self.kernel_size)(x))
 
 
 class CascadingBlock(nn.Module):
@@ -56,19 +59,20 @@ class CascadingBlock(nn.Module):
     num_feat: int = 64
     mobile: bool = False
     groups: int = 4
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        nf = self.num_feat
+        nf, w = self.num_feat, self.widths
         if self.mobile:
-            shared = EResidualBlock(nf, self.groups, name="b1")
+            shared = EResidualBlock(nf, self.groups, w, name="b1")
             units = [shared, shared, shared]
         else:
-            units = [ResidualBlock(nf, name=f"b{i}") for i in (1, 2, 3)]
+            units = [ResidualBlock(nf, w, name=f"b{i}") for i in (1, 2, 3)]
         c, o = x, x
         for i, unit in enumerate(units, start=1):
             c = jnp.concatenate([c, unit(o)], axis=-1)
-            o = BasicBlock(nf, name=f"c{i}")(c)
+            o = BasicBlock(nf, widths=w, name=f"c{i}")(c)
         return o
 
 
@@ -78,6 +82,7 @@ class Upsample(nn.Module):
     num_feat: int
     scale: int
     groups: int = 1
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -88,8 +93,8 @@ class Upsample(nn.Module):
         else:
             raise ValueError(f"CARN supports scale 2, 3, 4, 8, got {self.scale}")
         for r, idx in stages:
-            conv = Conv2d(self.num_feat * r * r, 3, groups=self.groups, name=f"body_{idx}")
-            x = pixel_shuffle(nn.relu(conv(x)), r)
+            c = conv(self, f"body_{idx}", self.num_feat * r * r, 3, groups=self.groups)
+            x = pixel_shuffle(nn.relu(c(x)), r)
         return x
 
 
@@ -99,34 +104,37 @@ class UpsampleBlock(nn.Module):
     num_feat: int
     scale: int
     groups: int = 1
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return Upsample(self.num_feat, self.scale, self.groups, name="up")(x)
+        return Upsample(self.num_feat, self.scale, self.groups, self.widths, name="up")(x)
 
 
 class CARN(nn.Module):
     """CARN (`mobile=False`) / CARN-M (`mobile=True`, grouped convs); RGB in [0, 1].
 
     The fixed `MeanShift` convs of the original are constants here, not parameters.
+    `widths` overrides single convs' output channels (a channel-pruned CARN).
     """
 
     scale: int = 4
     num_feat: int = 64
     mobile: bool = False
     groups: int = 4
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        nf = self.num_feat
+        nf, w = self.num_feat, self.widths
         up_groups = self.groups if self.mobile else 1
         x = mean_shift(x, DIV2K_MEAN, -1.0)
-        x = Conv2d(nf, 3, name="entry")(x)
+        x = conv(self, "entry", nf, 3)(x)
         c, o = x, x
         for i in (1, 2, 3):
-            b = CascadingBlock(nf, self.mobile, self.groups, name=f"b{i}")(o)
+            b = CascadingBlock(nf, self.mobile, self.groups, w, name=f"b{i}")(o)
             c = jnp.concatenate([c, b], axis=-1)
-            o = BasicBlock(nf, name=f"c{i}")(c)
-        out = UpsampleBlock(nf, self.scale, up_groups, name="upsample")(o)
-        out = Conv2d(3, 3, name="exit")(out)
+            o = BasicBlock(nf, widths=w, name=f"c{i}")(c)
+        out = UpsampleBlock(nf, self.scale, up_groups, w, name="upsample")(o)
+        out = conv(self, "exit", 3, 3)(out)
         return mean_shift(out, DIV2K_MEAN, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxsr.models.layers import Conv2d, mean_shift, pixel_shuffle
+from jaxsr.models.layers import Widths, conv, mean_shift, pixel_shuffle
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -13,11 +13,12 @@ DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 class ResBlock(nn.Module):
     num_feat: int
     res_scale: float = 1.0
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = nn.relu(Conv2d(self.num_feat, 3, name="body_0")(x))
-        y = Conv2d(self.num_feat, 3, name="body_2")(y)
+        y = nn.relu(conv(self, "body_0", self.num_feat, 3)(x))
+        y = conv(self, "body_2", self.num_feat, 3)(y)
         return x + y * self.res_scale
 
 
@@ -26,6 +27,7 @@ class EDSR(nn.Module):
 
     `rgb_range` (255 by default, as EDSR-PyTorch's `--rgb_range`) is the range the weights
     work in: the input is multiplied by it before `sub_mean` and the output divided after.
+    `widths` overrides single convs' output channels (a channel-pruned EDSR).
     """
 
     scale: int = 4
@@ -33,24 +35,25 @@ class EDSR(nn.Module):
     num_block: int = 16
     res_scale: float = 1.0
     rgb_range: float = 255.0
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         nf = self.num_feat
         mean = tuple(m * self.rgb_range for m in DIV2K_MEAN)
         x = mean_shift(x * self.rgb_range, mean, -1.0)
-        x = Conv2d(nf, 3, name="head_0")(x)
+        x = conv(self, "head_0", nf, 3)(x)
         res = x
         for i in range(self.num_block):
-            res = ResBlock(nf, self.res_scale, name=f"body_{i}")(res)
-        res = Conv2d(nf, 3, name=f"body_{self.num_block}")(res) + x
+            res = ResBlock(nf, self.res_scale, self.widths, name=f"body_{i}")(res)
+        res = conv(self, f"body_{self.num_block}", nf, 3)(res) + x
         if self.scale in (2, 4, 8):
             out = res
             for i in range(self.scale.bit_length() - 1):
-                out = pixel_shuffle(Conv2d(4 * nf, 3, name=f"tail_0_{2 * i}")(out), 2)
+                out = pixel_shuffle(conv(self, f"tail_0_{2 * i}", 4 * nf, 3)(out), 2)
         elif self.scale == 3:
-            out = pixel_shuffle(Conv2d(9 * nf, 3, name="tail_0_0")(res), 3)
+            out = pixel_shuffle(conv(self, "tail_0_0", 9 * nf, 3)(res), 3)
         else:
             raise ValueError(f"EDSR supports scale 2, 3, 4, 8, got {self.scale}")
-        out = Conv2d(3, 3, name="tail_1")(out)
+        out = conv(self, "tail_1", 3, 3)(out)
         return mean_shift(out, mean, 1.0) / self.rgb_range

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -10,6 +12,42 @@ import jax.numpy as jnp
 import numpy as np
 
 Initializer = Callable[..., jax.Array]
+
+# Per-conv output widths: ((conv module path, channels), ...), sorted and hashable. A value is an
+# int, or a tuple of segment widths for a conv whose output the model slices (IMDN's
+# distillation split); the conv's channel count is then their sum.
+Widths = tuple[tuple[str, int | tuple[int, ...]], ...]
+
+
+def as_widths(widths: Mapping[str, Any] | Any) -> Widths:
+    """Normalise a `{conv path: channels}` mapping (or pairs, or ()) to `Widths`."""
+    if not widths:
+        return ()
+    items = widths.items() if hasattr(widths, "items") else widths
+    out = []
+    for key, value in items:
+        v = tuple(int(x) for x in value) if isinstance(value, list | tuple) else int(value)
+        if min(v if isinstance(v, tuple) else (v,)) < 1:
+            raise ValueError(f"widths[{key!r}] = {value!r}: channel counts must be >= 1")
+        out.append((str(key), v))
+    return tuple(sorted(out))
+
+
+def width_of(module: nn.Module, name: str, default: Any) -> Any:
+    """The width override of `module`'s child conv `name` (by param path), else `default`.
+
+    `module` must have a `widths: Widths` field holding the root model's overrides."""
+    key = "/".join((*module.path, name))
+    for k, v in module.widths:
+        if k == key:
+            return v
+    return default
+
+
+def conv(module: nn.Module, name: str, features: int, kernel_size: int, **kw: Any) -> Conv2d:
+    """`Conv2d(features, kernel_size, name=name, **kw)` unless `module.widths` overrides it."""
+    w = width_of(module, name, features)
+    return Conv2d(sum(w) if isinstance(w, tuple) else w, kernel_size, name=name, **kw)
 
 
 def torch_default_kernel_init() -> Initializer:
@@ -72,6 +110,20 @@ def _conv(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: int = 
     )
 
 
+_SPLIT_GROUPED = [True]
+
+
+@contextlib.contextmanager
+def plain_grouped_convs() -> Iterator[None]:
+    """Within this context `conv_nhwc` emits grouped convs as one XLA conv on every backend
+    (the channel tracer of `jaxsr.channels` reads `feature_group_count`)."""
+    _SPLIT_GROUPED.append(False)
+    try:
+        yield
+    finally:
+        _SPLIT_GROUPED.pop()
+
+
 def conv_nhwc(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: int) -> jax.Array:
     """NHWC x HWIO convolution with symmetric zero padding and channel groups.
 
@@ -81,7 +133,7 @@ def conv_nhwc(x: jax.Array, kernel: jax.Array, stride: int, pad: int, groups: in
     same up to float32 summation order. Elsewhere the plain XLA conv is used. (The other CPU
     slow path, YNNPACK's backward convolutions, is switched off by `jaxsr.xla_cpu`.)
     """
-    if groups == 1 or jax.default_backend() != "cpu":
+    if groups == 1 or jax.default_backend() != "cpu" or not _SPLIT_GROUPED[-1]:
         return _conv(x, kernel, stride, pad, groups)
     xs = jnp.split(x, groups, axis=-1)
     ks = jnp.split(kernel, groups, axis=-1)

@@ -6,7 +6,8 @@ import flax.linen as nn
 import jax
 
 from jaxsr.models.layers import (
-    Conv2d,
+    Widths,
+    conv,
     kaiming_normal_scaled,
     lrelu,
     pixel_shuffle,
@@ -20,12 +21,13 @@ class ResidualBlockNoBN(nn.Module):
     num_feat: int = 64
     res_scale: float = 1.0
     init_scale: float = 0.1
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         init = kaiming_normal_scaled(self.init_scale)
-        y = Conv2d(self.num_feat, 3, kernel_init=init, name="conv1")(x)
-        y = Conv2d(self.num_feat, 3, kernel_init=init, name="conv2")(nn.relu(y))
+        y = conv(self, "conv1", self.num_feat, 3, kernel_init=init)(x)
+        y = conv(self, "conv2", self.num_feat, 3, kernel_init=init)(nn.relu(y))
         return x + y * self.res_scale
 
 
@@ -35,6 +37,7 @@ class MSRResNet(nn.Module):
     x4 upsamples with two (conv nf->4nf, PixelShuffle 2, LReLU 0.1) stages, x2/x3 with one;
     the output adds a bilinear (align_corners=False) upsampling of the input.
     Init: Kaiming normal (fan_in) x 0.1, zero bias, as BasicSR's `default_init_weights`.
+    `widths` overrides single convs' output channels (a channel-pruned MSRResNet).
     """
 
     scale: int = 4
@@ -42,6 +45,7 @@ class MSRResNet(nn.Module):
     num_block: int = 16
     num_in_ch: int = 3
     num_out_ch: int = 3
+    widths: Widths = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -50,19 +54,14 @@ class MSRResNet(nn.Module):
         init = kaiming_normal_scaled(0.1)
         act = lrelu(0.1)
         nf = self.num_feat
-        feat = act(Conv2d(nf, 3, kernel_init=init, name="conv_first")(x))
+        feat = act(conv(self, "conv_first", nf, 3, kernel_init=init)(x))
         out = feat
         for i in range(self.num_block):
-            out = ResidualBlockNoBN(nf, name=f"body_{i}")(out)
-        if self.scale == 4:
-            out = act(pixel_shuffle(Conv2d(nf * 4, 3, kernel_init=init, name="upconv1")(out), 2))
-            out = act(pixel_shuffle(Conv2d(nf * 4, 3, kernel_init=init, name="upconv2")(out), 2))
-        else:
-            s = self.scale
-            out = act(
-                pixel_shuffle(Conv2d(nf * s * s, 3, kernel_init=init, name="upconv1")(out), s)
-            )
-        out = act(Conv2d(nf, 3, kernel_init=init, name="conv_hr")(out))
-        out = Conv2d(self.num_out_ch, 3, kernel_init=init, name="conv_last")(out)
+            out = ResidualBlockNoBN(nf, widths=self.widths, name=f"body_{i}")(out)
+        ups = [("upconv1", 2), ("upconv2", 2)] if self.scale == 4 else [("upconv1", self.scale)]
+        for name, r in ups:
+            out = act(pixel_shuffle(conv(self, name, nf * r * r, 3, kernel_init=init)(out), r))
+        out = act(conv(self, "conv_hr", nf, 3, kernel_init=init)(out))
+        out = conv(self, "conv_last", self.num_out_ch, 3, kernel_init=init)(out)
         n, h, w, _ = x.shape
         return out + resize_bilinear_torch(x, (h * self.scale, w * self.scale))
