@@ -53,6 +53,17 @@ def _to_host(x: Any) -> Any:
     return x
 
 
+def _plain(x: Any) -> Any:
+    """JSON-able copy of model overrides (ConfigDicts, tuples, numpy scalars inside)."""
+    if hasattr(x, "to_dict"):
+        x = x.to_dict()
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x.item() if hasattr(x, "item") else x
+
+
 def save_model(
     directory: str | os.PathLike,
     params: Any,
@@ -75,7 +86,12 @@ def save_model(
         ckptr = ocp.StandardCheckpointer(multiprocessing_options=_local_options())
         ckptr.save(tmp / "params", params)
         ckptr.wait_until_finished()
-        meta = {"model": model, "scale": scale, "overrides": overrides or {}, "source": source}
+        meta = {
+            "model": model,
+            "scale": scale,
+            "overrides": _plain(overrides or {}),
+            "source": source,
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if masks is not None:
             masks_lib.save(tmp / MASKS_FILE, masks)

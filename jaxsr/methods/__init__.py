@@ -38,6 +38,7 @@ _REGISTRY: dict[str, str] = {
     "nm_oneshot": "jaxsr.methods.nm_oneshot",
     "sr_ste": "jaxsr.methods.sr_ste",
     "sls": "jaxsr.methods.sls",
+    "l1_filter": "jaxsr.methods.l1_filter",
 }
 
 

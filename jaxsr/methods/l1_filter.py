@@ -1,0 +1,204 @@
+"""L1-norm filter pruning (the SLS paper's structured baseline): smaller model, then fine-tune.
+
+Recipe: [dense `pretrain` stage if `l1.pretrain_steps` > 0] then `finetune`. At the start of
+`finetune` the source params (the pretrain stage's final model, else `config.init_from`, else
+the seeded init) are pruned channel-wise:
+
+1. channel groups are traced from the model (`jaxsr.channels.trace`); `l1.rules` (regex over
+   group names) pick the prunable ones; sub-pixel (upsampler) groups only with `l1.upsampler`;
+2. each unit is scored by the L1 norm of its output filters, summed over the convs producing
+   its group (tied convs ranked jointly); every group keeps the same fraction of its units, at
+   least `l1.min_channels`; the largest fraction whose model costs <= `l1.target` x the dense
+   model's MACs (1280x720 output) is used;
+3. surgery: the kept slices form an ordinary registry model with per-conv `widths`;
+4. with `l1.upsampler=True` the convs producing the image channels (the pixel-shuffle conv of
+   RFDN/IMDN, the last conv of EDSR/CARN/MSRResNet) cannot shrink: their low-L1 filters are
+   masked to zero instead and the masks kept exact while fine-tuning, as a masking
+   implementation of filter pruning does (how the SLS paper's L1 baseline collapsed RFDN).
+
+The plan is written to `channels.json` in the stage's workdir (fraction, kept units per
+group, widths, MACs, params) and reused when a killed run resumes. The exported model is the
+smaller registry model (+ masks with `l1.upsampler`): `jaxsr.evaluate` loads it as is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from flax import traverse_util
+
+from jaxsr import complexity, model_dir, models, validate
+from jaxsr.channels import l1, surgery, trace
+from jaxsr.channels.selection import output_convs, select_groups
+from jaxsr.methods.base import Context, Method, Stage, Start
+from jaxsr.methods.magnitude import MagnitudePruning
+
+SECTION = "l1"
+PLAN = "channels.json"
+
+
+def default_config(name: str) -> ml_collections.ConfigDict:
+    del name
+    return ml_collections.ConfigDict(
+        {"target": 0.5, "rules": (), "upsampler": False, "min_channels": 4, "pretrain_steps": 0}
+    )
+
+
+def build_model(cfg: Any) -> Any:
+    return models.create(cfg.model.name, int(cfg.model.scale), **_overrides(cfg))
+
+
+def _overrides(cfg: Any) -> dict:
+    o = cfg.model.get("overrides", {})
+    return o.to_dict() if hasattr(o, "to_dict") else dict(o)
+
+
+def check_config(cfg: Any) -> None:
+    c, known = cfg.l1, default_config("l1")
+    for key in c:
+        if key not in known:
+            raise ValueError(f"config.l1.{key}: unknown key; known: {', '.join(sorted(known))}")
+    for key in known:
+        if key not in c:
+            raise ValueError(f"config.l1.{key} is missing (see default_config('l1_filter'))")
+    if not 0.0 < float(c.target) <= 1.0:
+        raise ValueError(f"l1.target={c.target} must be in (0, 1] (a fraction of dense MACs)")
+    if int(c.min_channels) < 1:
+        raise ValueError(f"l1.min_channels={c.min_channels} must be >= 1")
+    if int(c.pretrain_steps) < 0:
+        raise ValueError(f"l1.pretrain_steps={c.pretrain_steps} must be >= 0")
+    select_groups(trace(build_model(cfg)), list(c.rules), bool(c.upsampler))
+
+
+def plan(cfg: Any, params: Any) -> dict:
+    """The pruning of `params` under `config.l1` (JSON-able; see the module docstring)."""
+    c = cfg.l1
+    model = build_model(cfg)
+    graph = trace(model)
+    names = select_groups(graph, list(c.rules), bool(c.upsampler))
+    outs = output_convs(graph) if c.upsampler else []
+    dense = complexity.conv_costs(model, complexity.hd_lr_shape(int(cfg.model.scale)))
+    total = sum(dense.values())
+    min_units = int(c.min_channels)
+
+    def cost(f: float) -> float:
+        keep = l1.uniform_keep(params, graph, names, f, min_units)
+        masks = l1.filter_masks(params, outs, f)
+        scaled = {p: v * (float(masks[p].mean()) if p in masks else 1.0) for p, v in dense.items()}
+        return surgery.macs(graph, keep, scaled)
+
+    fraction = l1.fit_fraction(cost, float(c.target) * total)
+    keep = l1.uniform_keep(params, graph, names, fraction, min_units)
+    masks = l1.filter_masks(params, outs, fraction)
+    pruned = traverse_util.flatten_dict(surgery.prune_params(params, graph, keep))
+    n_params = sum(v.size for v in pruned.values())
+    for path, m in masks.items():  # masked filters hold no params either
+        n_params -= int((~m).sum()) * int(np.prod(pruned[tuple(path.split("/"))].shape[:3]))
+    return {
+        "fraction": fraction,
+        "keep": {k: np.flatnonzero(v).tolist() for k, v in keep.items()},
+        "sizes": {k: graph.group(k).size for k in keep},
+        "filters": {k: np.flatnonzero(v).tolist() for k, v in masks.items()},
+        "widths": surgery.widths(graph, keep),
+        "dense_macs": total,
+        "macs": cost(fraction),
+        "target_macs": float(c.target) * total,
+        "dense_params": models.num_params(params),
+        "params": n_params,
+    }
+
+
+def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict | None, dict]:
+    """(pruned params, filter masks over them or None, model overrides) of a plan."""
+    graph = trace(build_model(cfg))
+    keep = {}
+    for name, idx in p["keep"].items():
+        k = np.zeros(p["sizes"][name], bool)
+        k[idx] = True
+        keep[name] = k
+    pruned = surgery.prune_params(params, graph, keep)
+    masks = None
+    if p["filters"]:
+        flat = traverse_util.flatten_dict(pruned)
+        mflat = {}
+        for path, idx in p["filters"].items():
+            key = tuple(path.split("/"))
+            m = np.zeros(flat[key].shape[-1], bool)
+            m[idx] = True
+            mflat[key] = np.broadcast_to(m, flat[key].shape).copy()
+        masks = traverse_util.unflatten_dict(mflat)
+    overrides = _overrides(cfg)
+    widths = {**dict(overrides.get("widths", {})), **p["widths"]}
+    return pruned, masks, {**overrides, "widths": widths}
+
+
+def _source_params(ctx: Context) -> Any:
+    cfg, model = ctx.cfg, build_model(ctx.cfg)
+    if ctx.previous:
+        return model_dir.load_params(ctx.previous[-1] / "final_model", model)
+    from jaxsr.train import initial_params
+
+    params = initial_params(cfg, model)
+    if params is None:
+        ctx.log("l1_filter: no init_from and no pretrain stage: pruning the seeded init")
+        key = jax.random.split(jax.random.PRNGKey(int(cfg.seed)))[0]
+        params = models.init_params(model, key)
+    return jax.device_get(params)
+
+
+def _start(ctx: Context) -> Start:
+    params = _source_params(ctx)
+    path = ctx.dir / PLAN
+    if path.exists():
+        p = json.loads(path.read_text())
+    else:
+        p = plan(ctx.cfg, params)
+        validate.write_text_atomic(path, json.dumps(p, indent=1) + "\n")
+        ctx.log(
+            f"l1_filter: keep {100 * p['fraction']:.1f}% of the units of {len(p['keep'])} "
+            f"channel groups: {p['macs'] / 1e9:.2f} of {p['dense_macs'] / 1e9:.2f} GMACs "
+            f"(target {p['target_macs'] / 1e9:.2f}), {p['params']:,} of "
+            f"{p['dense_params']:,} params"
+        )
+    pruned, masks, overrides = apply_plan(ctx.cfg, params, p)
+    method = Method("l1_filter") if masks is None else MagnitudePruning("l1_filter", masks)
+    return Start(method, pruned, overrides=overrides)
+
+
+def _report(ctx: Context, summary: dict) -> dict:
+    p = json.loads((ctx.dir / PLAN).read_text())
+    d = ctx.dir / "final_model"
+    model, params, meta = model_dir.load_model(d)
+    del model, params
+    out = {
+        "fraction": p["fraction"],
+        "gmacs": p["macs"] / 1e9,
+        "dense_gmacs": p["dense_macs"] / 1e9,
+        "macs_ratio": p["dense_macs"] / p["macs"],
+        "params": p["params"],
+        "dense_params": p["dense_params"],
+        "widths": meta["overrides"].get("widths", {}),
+        "kept_filters": {k: len(v) for k, v in p["filters"].items()},
+        "eval": summary["final_eval"],
+    }
+    ctx.log(
+        f"l1_filter: {out['gmacs']:.2f} of {out['dense_gmacs']:.2f} GMACs "
+        f"({out['macs_ratio']:.2f}x fewer), {out['params']:,} params; "
+        + " ".join(f"{k}={v:.3f}" for k, v in summary["final_eval"].items())
+    )
+    return out
+
+
+def recipe(cfg: Any) -> list[Stage]:
+    pre, steps = int(cfg.l1.pretrain_steps), int(cfg.train.steps)
+    stages = [Stage("pretrain", pre, lambda ctx: Start(Method()))] if pre else []
+    return [*stages, Stage("finetune", steps, _start, _report)]
+
+
+def load_plan(directory: str | Path) -> dict:
+    return json.loads((Path(directory) / PLAN).read_text())

@@ -1,0 +1,153 @@
+"""L1-norm filter pruning: ranking, budget, surgery into a smaller model, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsr import complexity, model_dir, models, train
+from jaxsr.channels import l1, trace
+from jaxsr.methods import l1_filter
+from jaxsr.train import stages
+
+from .conftest import REPO, flat_params, sigkill_at_step, tiny_config, with_overrides
+
+TINY_L1 = REPO / "tests" / "configs" / "tiny_l1.py"
+
+
+def _random_params(model, seed=0):
+    shapes, tree = jax.tree.flatten(models.abstract_params(model))
+    rng = np.random.default_rng(seed)
+    return tree.unflatten([rng.standard_normal(s.shape, np.float32) for s in shapes])
+
+
+def test_fit_fraction_against_a_closed_form():
+    cost = lambda f: 100.0 * np.floor(10 * f) / 10  # noqa: E731  (a step function)
+    f = l1.fit_fraction(cost, 55.0)
+    assert 0.59 < f < 0.6 and cost(f) == 50.0
+    assert l1.fit_fraction(cost, 100.0) == 1.0
+    with pytest.raises(ValueError, match="below what the kept minimum costs"):
+        l1.fit_fraction(lambda f: 10.0 + f, 5.0)
+
+
+@pytest.mark.parametrize("arg", ["", "rfdn,upsampler"])
+def test_plan_keeps_the_top_l1_units_and_meets_the_budget(arg):
+    cfg = tiny_config("tiny_l1", arg)
+    model = l1_filter.build_model(cfg)
+    params = _random_params(model)
+    p = l1_filter.plan(cfg, params)
+    assert p["macs"] <= 0.5 * p["dense_macs"] and p["macs"] == pytest.approx(p["target_macs"], 0.2)
+    flat = flat_params(params)
+    graph = trace(model)
+    for name, kept in p["keep"].items():  # re-rank every group by hand: L1 of its filters
+        g = graph.group(name)
+        score = [
+            sum(np.abs(flat[k][..., g.index[(k, 3)][u]]).sum() for k in g.producers)
+            for u in range(g.size)
+        ]
+        n = max(2, round(p["fraction"] * g.size))
+        assert sorted(kept) == sorted(np.argsort(score)[::-1][:n].tolist()), name
+    if "upsampler" in arg:  # RFDN's pixel-shuffle conv: low-L1 filters masked, width kept
+        (kernel,) = p["filters"]
+        w = np.abs(flat[kernel]).sum(axis=(0, 1, 2))
+        n = int(np.ceil(p["fraction"] * w.size))
+        assert sorted(p["filters"][kernel]) == sorted(np.argsort(w)[::-1][:n].tolist())
+    else:
+        assert p["filters"] == {}
+    # the pruned model costs what jaxsr.complexity counts for it (masked filters excluded)
+    pruned, masks, over = l1_filter.apply_plan(cfg, params, p)
+    small = models.create(cfg.model.name, cfg.model.scale, **over)
+    costs = complexity.conv_costs(small, complexity.hd_lr_shape(cfg.model.scale))
+    if masks is not None:
+        for k, m in flat_params(masks).items():
+            costs[k] *= m[0, 0, 0].mean()
+    assert sum(costs.values()) == pytest.approx(p["macs"], rel=1e-9)
+
+
+def test_bad_config_is_rejected_before_compute():
+    cfg = tiny_config("tiny_l1")
+    for over, msg in [
+        ({"l1.target": 0.0}, r"l1.target=0.0 must be in \(0, 1\]"),
+        ({"l1.rules": (("nope", True),)}, "select no prunable group"),
+        ({"l1.min_channels": 0}, "l1.min_channels=0 must be >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            stages.check(with_overrides(tiny_config("tiny_l1"), **over))
+    cfg.l1.traget = 0.3
+    with pytest.raises(ValueError, match="config.l1.traget: unknown key"):
+        stages.check(cfg)
+
+
+def _launch(workdir: Path, data_dir: Path, arg: str = "steps=12") -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.train",
+            f"--config={TINY_L1}:{arg}",
+            f"--workdir={workdir}",
+            f"--config.data.data_dir={data_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def test_end_to_end_smaller_model_and_kill_resume_bit_identical(tmp_path):
+    data = tmp_path / "tfds"
+    ref = _launch(tmp_path / "ref", data)
+    out, _ = ref.communicate(timeout=600)
+    assert ref.returncode == 0, out[-3000:]
+    rep = json.loads((tmp_path / "ref" / "finetune" / "report.json").read_text())
+    assert rep["gmacs"] <= 0.5 * rep["dense_gmacs"] and rep["params"] < rep["dense_params"]
+    # the exported model is an ordinary registry model with smaller convs: no method code
+    d = tmp_path / "ref" / "finetune" / "final_model"
+    module, params, meta = model_dir.load_model(d)
+    assert meta["overrides"]["widths"] == rep["widths"] and rep["widths"]
+    for conv, width in rep["widths"].items():
+        assert flat_params(params)[f"{conv}/kernel"].shape[-1] == width
+    assert module.apply({"params": params}, jnp.zeros((1, 8, 8, 3))).shape == (1, 16, 16, 3)
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxsr.complexity", f"--weights={d}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert r.returncode == 0 and f"{rep['gmacs']:.2f} GMACs" in r.stdout, r.stderr[-2000:]
+    # a kill inside the fine-tuning resumes to the same bits
+    run = tmp_path / "run"
+    proc = _launch(run, data)
+    sigkill_at_step(proc, run / "finetune" / "metrics.jsonl", 5)
+    assert proc.returncode == -signal.SIGKILL
+    res = _launch(run, data)
+    out, _ = res.communicate(timeout=600)
+    assert res.returncode == 0 and "resumed from" in out, out[-3000:]
+    a = flat_params(params)
+    b = flat_params(model_dir.load_model(run / "finetune" / "final_model")[1])
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_upsampler_filters_stay_masked_while_fine_tuning(tmp_path):
+    cfg = tiny_config("tiny_l1", "rfdn,upsampler", tmp_path / "tfds")
+    (rep,) = [r for r in train.run(cfg, tmp_path / "w", quiet=True) if r["stage"] == "finetune"]
+    d = tmp_path / "w" / "finetune" / "final_model"
+    _, params, _ = model_dir.load_model(d)
+    masks = flat_params(model_dir.load_masks(d))
+    (kernel,) = masks
+    w = flat_params(params)[kernel]
+    kept = masks[kernel][0, 0, 0]
+    assert kept.sum() == rep["kept_filters"][kernel] < kept.size
+    assert np.all(w[..., ~kept] == 0) and np.all(np.abs(w[..., kept]).sum(axis=(0, 1, 2)) > 0)
