@@ -73,6 +73,7 @@ def save_model(
     source: str | None = None,
     overwrite: bool = False,
     masks: Any | None = None,
+    info: dict | None = None,
 ) -> Path:
     """Write params + model description to `directory` atomically; returns the path."""
     out = Path(directory).absolute()
@@ -92,6 +93,8 @@ def save_model(
             "overrides": _plain(overrides or {}),
             "source": source,
         }
+        if info:
+            meta["info"] = _plain(info)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if masks is not None:
             masks_lib.save(tmp / MASKS_FILE, masks)

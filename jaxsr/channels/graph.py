@@ -113,6 +113,19 @@ class ChannelGraph:
                 return g
         raise KeyError(f"no channel group {name!r}; groups: {[g.name for g in self.groups]}")
 
+    def axis_units(self) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+        """Per (param path, axis) that a group touches: for each index along that axis, the
+        number (in `groups`) of the group owning it and its unit there; -1 where none does
+        (e.g. a first conv's image input channels)."""
+        out: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        for gi, g in enumerate(self.groups):
+            for m in g.members:
+                n = self.shapes[m[0]][m[1]]
+                grp, unit = out.setdefault(m, (np.full(n, -1), np.full(n, -1)))
+                for u, idx in enumerate(g.index[m]):
+                    grp[idx], unit[idx] = gi, u
+        return out
+
     def describe(self) -> str:
         rows = [f"{len(self.groups)} channel groups"]
         for g in self.groups:

@@ -82,3 +82,65 @@ def fit_fraction(cost: Callable[[float], float], budget: float, iters: int = 40)
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if cost(mid) <= budget else (lo, mid)
     return lo
+
+
+def plan(
+    model: Any,
+    params: Any,
+    scale: int,
+    target: float,
+    rules: Sequence[Any] = (),
+    upsampler: bool = False,
+    min_units: int = 4,
+) -> dict:
+    """Uniform L1 filter pruning of `model`'s `params` to `target` x its dense MACs (1280x720
+    output), as a JSON-able plan: the fraction, kept units per group (`keep`, `sizes`), kept
+    filters of the image-channel convs (`filters`, with `upsampler`), the `widths` override,
+    MACs and params before and after (masked filters count as removed)."""
+    from jaxsr import complexity
+    from jaxsr.channels import surgery
+    from jaxsr.channels.graph import trace
+    from jaxsr.channels.selection import output_convs, select_groups
+
+    params = jax.device_get(params)
+    graph = trace(model)
+    names = select_groups(graph, rules, upsampler)
+    outs = output_convs(graph) if upsampler else []
+    dense = complexity.conv_costs(model, complexity.hd_lr_shape(scale))
+    total = sum(dense.values())
+
+    def cost(f: float) -> float:
+        keep = uniform_keep(params, graph, names, f, min_units)
+        masks = filter_masks(params, outs, f)
+        scaled = {p: v * (float(masks[p].mean()) if p in masks else 1.0) for p, v in dense.items()}
+        return surgery.macs(graph, keep, scaled)
+
+    fraction = fit_fraction(cost, target * total)
+    keep = uniform_keep(params, graph, names, fraction, min_units)
+    masks = filter_masks(params, outs, fraction)
+    pruned = traverse_util.flatten_dict(surgery.prune_params(params, graph, keep))
+    n_params = sum(v.size for v in pruned.values())
+    for path, m in masks.items():  # masked filters hold no params either
+        n_params -= int((~m).sum()) * int(np.prod(pruned[tuple(path.split("/"))].shape[:3]))
+    return {
+        "fraction": fraction,
+        "keep": {k: np.flatnonzero(v).tolist() for k, v in keep.items()},
+        "sizes": {k: graph.group(k).size for k in keep},
+        "filters": {k: np.flatnonzero(v).tolist() for k, v in masks.items()},
+        "widths": surgery.widths(graph, keep),
+        "dense_macs": total,
+        "macs": cost(fraction),
+        "target_macs": target * total,
+        "dense_params": int(sum(np.size(v) for v in jax.tree.leaves(params))),
+        "params": int(n_params),
+    }
+
+
+def keep_from_plan(p: dict) -> dict[str, np.ndarray]:
+    """The keep-set of a plan (bool arrays from its kept-unit index lists)."""
+    keep = {}
+    for name, idx in p["keep"].items():
+        k = np.zeros(p["sizes"][name], bool)
+        k[idx] = True
+        keep[name] = k
+    return keep

@@ -45,6 +45,7 @@ class Exported:
     params: Any
     masks: dict | None = None  # bool pytree over the pruned leaves (saved as masks.npz)
     overrides: dict | None = None  # replaces config.model.overrides (e.g. per-layer widths)
+    info: dict | None = None  # JSON-able facts for later stages (model dir meta "info")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -84,6 +85,12 @@ class Method:
         step S") and records them in metrics.jsonl (kind "event") and summary.json."""
         del state
         return {}
+
+    def stop_event(self) -> str | None:
+        """The event (of `events`) that ends the stage early: the trainer checks it at log
+        steps, so the stage ends at the first log step at or after it (e.g. FMP's
+        convergence); None: the stage runs all its steps."""
+        return None
 
     def export(self, trainable: Any, state: dict) -> Exported:
         """The plain model of this training state."""

@@ -32,9 +32,9 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
-from jaxsr import complexity, model_dir, models, validate
+from jaxsr import model_dir, models, validate
 from jaxsr.channels import l1, surgery, trace
-from jaxsr.channels.selection import output_convs, select_groups
+from jaxsr.channels.selection import select_groups
 from jaxsr.methods.base import Context, Method, Stage, Start
 from jaxsr.methods.magnitude import MagnitudePruning
 
@@ -78,50 +78,20 @@ def check_config(cfg: Any) -> None:
 def plan(cfg: Any, params: Any) -> dict:
     """The pruning of `params` under `config.l1` (JSON-able; see the module docstring)."""
     c = cfg.l1
-    model = build_model(cfg)
-    graph = trace(model)
-    names = select_groups(graph, list(c.rules), bool(c.upsampler))
-    outs = output_convs(graph) if c.upsampler else []
-    dense = complexity.conv_costs(model, complexity.hd_lr_shape(int(cfg.model.scale)))
-    total = sum(dense.values())
-    min_units = int(c.min_channels)
-
-    def cost(f: float) -> float:
-        keep = l1.uniform_keep(params, graph, names, f, min_units)
-        masks = l1.filter_masks(params, outs, f)
-        scaled = {p: v * (float(masks[p].mean()) if p in masks else 1.0) for p, v in dense.items()}
-        return surgery.macs(graph, keep, scaled)
-
-    fraction = l1.fit_fraction(cost, float(c.target) * total)
-    keep = l1.uniform_keep(params, graph, names, fraction, min_units)
-    masks = l1.filter_masks(params, outs, fraction)
-    pruned = traverse_util.flatten_dict(surgery.prune_params(params, graph, keep))
-    n_params = sum(v.size for v in pruned.values())
-    for path, m in masks.items():  # masked filters hold no params either
-        n_params -= int((~m).sum()) * int(np.prod(pruned[tuple(path.split("/"))].shape[:3]))
-    return {
-        "fraction": fraction,
-        "keep": {k: np.flatnonzero(v).tolist() for k, v in keep.items()},
-        "sizes": {k: graph.group(k).size for k in keep},
-        "filters": {k: np.flatnonzero(v).tolist() for k, v in masks.items()},
-        "widths": surgery.widths(graph, keep),
-        "dense_macs": total,
-        "macs": cost(fraction),
-        "target_macs": float(c.target) * total,
-        "dense_params": models.num_params(params),
-        "params": n_params,
-    }
+    return l1.plan(
+        build_model(cfg),
+        params,
+        int(cfg.model.scale),
+        float(c.target),
+        list(c.rules),
+        bool(c.upsampler),
+        int(c.min_channels),
+    )
 
 
 def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict | None, dict]:
     """(pruned params, filter masks over them or None, model overrides) of a plan."""
-    graph = trace(build_model(cfg))
-    keep = {}
-    for name, idx in p["keep"].items():
-        k = np.zeros(p["sizes"][name], bool)
-        k[idx] = True
-        keep[name] = k
-    pruned = surgery.prune_params(params, graph, keep)
+    pruned = surgery.prune_params(params, trace(build_model(cfg)), l1.keep_from_plan(p))
     masks = None
     if p["filters"]:
         flat = traverse_util.flatten_dict(pruned)

@@ -54,6 +54,16 @@ register(
     ModelSpec("edsr_baseline", EDSR, (2, 3, 4), {}, "EDSR-baseline (16 blocks x 64)"),
     "edsr",
 )
+register(
+    ModelSpec(
+        "edsr_8_128",
+        EDSR,
+        (2, 3, 4),
+        {"num_block": 8, "num_feat": 128},
+        "EDSR-baseline with 8 blocks x 128 features (FMP's Table 3 backbone)",
+    ),
+    "edsr-8-128",
+)
 
 
 def names() -> list[str]:

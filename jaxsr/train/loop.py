@@ -105,6 +105,7 @@ def _save_model(cfg: Any, directory: Path, exported: Exported, source: str) -> N
         source=source,
         overwrite=True,
         masks=None if exported.masks is None else jax.device_get(exported.masks),
+        info=exported.info,
     )
 
 
@@ -254,6 +255,15 @@ def fit(
                 writer.write(int(at), "event", {name: int(at)})
 
     total = int(cfg.train.steps)  # start == total: all steps done, only the outputs are left
+    stop_event = method.stop_event()
+
+    def stopped() -> bool:  # the method's stop event has happened (e.g. FMP converged)
+        if stop_event is None:
+            return False
+        return int(jax.device_get(method.events(state.extra)[stop_event])) >= 0
+
+    if stopped():  # resumed from the checkpoint of an early stop: only the outputs are left
+        total = start
     log_every, eval_every = int(cfg.train.log_every), int(cfg.eval.every)
     select = cfg.eval.get("select", "")
     policy = cfg.train.get("nonfinite", "stop")
@@ -296,6 +306,8 @@ def fit(
                     pending, t_log, n_log = [], time.perf_counter(), 0
                     health(done, counts)
                     log_events()
+                    if stopped():
+                        total = done  # ends the stage here: final checkpoint, model, summary
                     if bar:
                         psnr = next(
                             (
@@ -337,6 +349,8 @@ def fit(
                         saved = done
                 if bar:
                     bar.update(1, bar.postfix)
+                if done == total:  # the last step, or the method's stop event
+                    break
                 if interrupted and done < total:  # at the last step: just finish
                     ckpt.close()
                     raise Interrupted(
