@@ -17,6 +17,7 @@ from flax import traverse_util
 
 from jaxsr.models.carn import CARN
 from jaxsr.models.edsr import EDSR
+from jaxsr.models.esrb import ESRB
 from jaxsr.models.imdn import IMDN
 from jaxsr.models.layers import Widths, as_widths
 from jaxsr.models.msrresnet import MSRResNet
@@ -63,6 +64,10 @@ register(
         "EDSR-baseline with 8 blocks x 128 features (FMP's Table 3 backbone)",
     ),
     "edsr-8-128",
+)
+register(
+    ModelSpec("esrb", ESRB, (2, 3, 4), {}, "ESRB-6-256, FMP's baseline (a reconstruction)"),
+    "esrb-6-256",
 )
 
 
@@ -133,6 +138,7 @@ Apply = Callable[[dict, jax.Array], jax.Array]
 __all__ = [
     "CARN",
     "EDSR",
+    "ESRB",
     "IMDN",
     "MSRResNet",
     "RFDN",

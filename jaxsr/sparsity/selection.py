@@ -22,6 +22,7 @@ DEFAULT_RULES: dict[str, list[Rule]] = {
     # other models: every conv kernel except the first and last (SLS convention)
     "edsr_baseline": [(r"head_0/kernel", False), (r"tail_1/kernel", False), r".*/kernel"],
     "edsr_8_128": [(r"head_0/kernel", False), (r"tail_1/kernel", False), r".*/kernel"],
+    "esrb": [(r"head/kernel", False), (r"upsampler/kernel", False), r".*/kernel"],
     "rfdn": [(r"fea_conv/kernel", False), (r"upsampler_0/kernel", False), r".*/kernel"],
     "imdn": [(r"fea_conv/kernel", False), (r"upsampler_0/kernel", False), r".*/kernel"],
     "carn": [(r"entry/kernel", False), (r"exit/kernel", False), r".*/kernel"],
