@@ -1,4 +1,4 @@
-"""ESRB (FMP's baseline, reconstructed): counts against the closed form and FMP's Table 1."""
+"""ESRB (FMP's baseline, reconstructed): counts against a closed form and FMP's Table 1."""
 
 from __future__ import annotations
 
@@ -6,41 +6,27 @@ import pytest
 
 from jaxsr import complexity, models
 
-TABLE1 = {2: (8_180e3, 1_877.8e9), 3: (8_215e3, 836.8e9), 4: (8_264e3, 474.2e9)}
+TABLE1 = {2: (8_180, 1_877.8), 3: (8_215, 836.8), 4: (8_264, 474.2)}  # K params, GFLOPs
 
 
-def _closed_form(c: int, b: int, s: int) -> tuple[int, int]:
-    """(params, MACs per LR pixel) of head + b blocks of two 3x3 convs + body conv + upsampler."""
-    conv = 9 * c * c
-    up = 9 * c * 3 * s * s
-    weights = 9 * 3 * c + (2 * b + 1) * conv + up
-    biases = c + (2 * b + 1) * c + 3 * s * s
-    return weights + biases, weights
+def _closed_form_params(c: int, b: int, s: int, f: int = 16) -> int:
+    """head + b x (two 3x3 convs, a 1x1, RLFN's ESA) + body conv + upsampler, all with bias."""
+    conv = lambda cin, cout, k: k * k * cin * cout + cout  # noqa: E731
+    esa = conv(c, f, 1) + conv(f, f, 3) + conv(f, f, 3) + conv(f, f, 1) + conv(f, c, 1)
+    block = 2 * conv(c, c, 3) + conv(c, c, 1) + esa
+    return conv(3, c, 3) + b * block + conv(c, c, 3) + conv(c, 3 * s * s, 3)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_esrb_counts(scale):
+def test_esrb_counts_match_fmp_table1(scale):
     model = models.create("esrb", scale=scale)
     n = models.num_params(models.abstract_params(model))
-    h, w = complexity.hd_lr_shape(scale)
-    macs = sum(complexity.conv_costs(model, (h, w)).values())
-    params, per_pixel = _closed_form(256, 6, scale)
-    assert n == params and macs == per_pixel * h * w
-    table_params, table_flops = TABLE1[scale]
+    macs = sum(complexity.conv_costs(model, complexity.hd_lr_shape(scale)).values())
+    assert n == _closed_form_params(256, 6, scale)
     print(
-        f"ESRB-6-256 x{scale}: {n / 1e3:,.0f}K params (Table 1: {table_params / 1e3:,.0f}K), "
-        f"{macs / 1e9:,.1f}G MACs (Table 1: {table_flops / 1e9:,.1f}G FLOPs)"
+        f"ESRB-6-256 x{scale}: {n:,} params, {macs / 1e9:,.2f} G conv MACs; "
+        f"Table 1: {TABLE1[scale]}"
     )
-    assert 0.94 < n / table_params < 0.95 and 0.94 < macs / table_flops < 0.95
-
-
-def test_esrb_scale_differences_match_table1():
-    """The upsampler (one 3x3 conv C -> 3 s^2 + bias) explains Table 1's differences."""
-    n = {
-        s: models.num_params(models.abstract_params(models.create("esrb", scale=s))) for s in TABLE1
-    }
-    for s in (3, 4):
-        ours, table = (n[s] - n[2]) / 1e3, (TABLE1[s][0] - TABLE1[2][0]) / 1e3
-        # each entry is rounded to 1K, so a difference is exact to +-1K: x3 34.6 vs 35,
-        # x4 82.98 vs 84 (20 params outside that interval)
-        assert abs(ours - table) <= 1.03, (s, ours, table)
+    # FLOPs to the 0.1G reported; params to the 1K unit (the table truncates x2 8,180.9K but
+    # rounds x4 8,263.9K, so no single rounding rule reproduces all three)
+    assert abs(n / 1e3 - TABLE1[scale][0]) < 1 and round(macs / 1e9, 1) == TABLE1[scale][1]

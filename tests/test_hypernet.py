@@ -18,11 +18,11 @@ def test_generate_matches_a_loop_and_init_scale():
     want = np.zeros((3, 3, 3, 4))
     for i in range(3):
         for o in range(4):
-            e = float(z_in[i] * z_out[o]) * hn["w1"][i, o] + hn["b1"][i, o]  # (emb,)
+            e = (float(z_in[i] * z_out[o]) + hn["b0"][i, o]) * hn["w1"][i, o] + hn["b1"][i, o]
             taps = e @ hn["w2"][i, o] + hn["b2"][i, o]  # (9,)
             want[:, :, i, o] = taps.reshape(3, 3)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     big = hypernet.init(jax.random.key(1), 64, 64, 3)
     w = hypernet.generate(big, jnp.ones(64), jnp.ones(64))
     assert w.shape == (3, 3, 64, 64)
-    assert abs(float(jnp.var(w)) * 3 * 64 * 9 - 1.0) < 0.1  # torch default conv init variance
+    assert abs(float(jnp.var(w)) * 64 * 9 - 1.0) < 0.1  # DHP's hyperfan-in: 1 / (cin k^2)

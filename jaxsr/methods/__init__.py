@@ -39,6 +39,7 @@ _REGISTRY: dict[str, str] = {
     "sr_ste": "jaxsr.methods.sr_ste",
     "sls": "jaxsr.methods.sls",
     "l1_filter": "jaxsr.methods.l1_filter",
+    "fmp": "jaxsr.methods.fmp",
 }
 
 

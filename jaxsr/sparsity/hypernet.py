@@ -3,14 +3,16 @@
 Per conv with `cin` inputs, `cout` outputs and a k x k kernel (DHP, Li et al. ECCV 2020, the
 closest implemented relative of FMP):
 
-    Z = z_in z_out^T                         latent matrix (cin, cout): outer product
+    Z = z_in z_out^T + b0                    latent matrix (cin, cout): outer product
     E = Z[..., None] * w1 + b1               embedding, elementwise per (i, o): (cin, cout, m)
     W[i, o] = E[i, o] @ w2[i, o] + b2[i, o]  explicit layer to the k*k kernel taps
 
 so `W` has the conv's HWIO shape (k, k, cin, cout). z_in is the channel vector of the conv's
 input channels, z_out of its output channels (shared by every conv tied to them). `init`
-scales w2 so that at z = 1 the generated kernel has the variance of PyTorch's default conv
-init (Var = 1 / (3 fan_in)), whatever the embedding size m.
+follows DHP's code (`ofsoundof/dhp`): biases 0, w1 ~ U(+-sqrt 3) (variance 1), w2 ~
+U(+-sqrt(3 / (m cin k^2))) ("hyperfan-in"), so at |z_in z_out| = 1 the generated kernel has
+variance 1 / (cin k^2) whatever the embedding size m; DHP draws the latent vectors from
+N(0, 1).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import jax.numpy as jnp
 
 
 def init(key: jax.Array, cin: int, cout: int, k: int, emb: int = 8) -> dict[str, jax.Array]:
-    """Hypernetwork params {w1, b1, w2, b2} for one conv."""
+    """Hypernetwork params {b0, w1, b1, w2, b2} for one conv."""
     k1, k2 = jax.random.split(key)
-    target_var = 1.0 / (3.0 * cin * k * k)
+    bound2 = jnp.sqrt(3.0 / (emb * cin * k * k))
     return {
-        "w1": jax.random.normal(k1, (cin, cout, emb)),
+        "b0": jnp.zeros((cin, cout)),
+        "w1": jax.random.uniform(k1, (cin, cout, emb), minval=-jnp.sqrt(3.0), maxval=jnp.sqrt(3.0)),
         "b1": jnp.zeros((cin, cout, emb)),
-        "w2": jax.random.normal(k2, (cin, cout, emb, k * k)) * jnp.sqrt(target_var / emb),
+        "w2": jax.random.uniform(k2, (cin, cout, emb, k * k), minval=-bound2, maxval=bound2),
         "b2": jnp.zeros((cin, cout, k * k)),
     }
 
@@ -34,7 +37,7 @@ def init(key: jax.Array, cin: int, cout: int, k: int, emb: int = 8) -> dict[str,
 def generate(h: dict[str, jax.Array], z_in: jax.Array, z_out: jax.Array) -> jax.Array:
     """The HWIO kernel of hypernetwork `h` for channel vectors `z_in` (cin,), `z_out` (cout,)."""
     cin, cout, _, kk = h["w2"].shape
-    latent = z_in[:, None] * z_out[None, :]
+    latent = z_in[:, None] * z_out[None, :] + h["b0"]
     emb = latent[..., None] * h["w1"] + h["b1"]
     w = jnp.einsum("ioe,ioek->iok", emb, h["w2"]) + h["b2"]
     k = int(round(kk**0.5))

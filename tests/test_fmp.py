@@ -1,0 +1,128 @@
+"""FMP: hypernetwork search with channel vectors and weight indicators, convergence, and the
+materialised smaller model."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxsr import model_dir, models, train
+from jaxsr.channels import trace
+from jaxsr.methods import fmp
+from jaxsr.methods.base import Context
+from jaxsr.metric_writer import read_metrics
+from jaxsr.train import stages
+
+from .conftest import REPO, flat_params, sigkill_at_step, tiny_config, with_overrides
+
+TINY_FMP = REPO / "tests" / "configs" / "tiny_fmp.py"
+
+
+def test_fmp_end_to_end_converges_materialises_exactly_and_keeps_masks(tmp_path):
+    cfg = tiny_config("tiny_fmp", "search=40,steps=6", tmp_path / "tfds")
+    reports = train.run(cfg, tmp_path / "w", quiet=True)
+    search = json.loads((tmp_path / "w" / "search" / "summary.json").read_text())
+    at = search["events"]["converged"]
+    assert 0 <= at < 40 and search["steps"] < 40  # the search stage ended early
+    assert search["steps"] % cfg.train.log_every == 0 and search["steps"] >= at
+    assert reports[0]["converged_step"] == at
+    assert all(n >= 2 for n in reports[0]["kept_units"].values())  # fmp.min_channels
+    # the materialised model computes what the masked search model computed
+    ctx = Context(cfg, tmp_path / "w", tmp_path / "w" / "finetune", 1, (tmp_path / "w" / "search",))
+    start = fmp._materialise(ctx)
+    small = models.create(cfg.model.name, cfg.model.scale, **start.overrides)
+    big, big_params, _ = model_dir.load_model(tmp_path / "w" / "search" / "final_model")
+    x = jax.random.uniform(jax.random.key(0), (1, 12, 10, 3))
+    np.testing.assert_allclose(
+        np.asarray(small.apply({"params": start.params}, x)),
+        np.asarray(big.apply({"params": big_params}, x)),
+        atol=1e-6,
+    )
+    assert models.num_params(start.params) < models.num_params(big_params)
+    # fine-tuning keeps the weight masks exact; the export is a plain registry model
+    d = tmp_path / "w" / "finetune" / "final_model"
+    _, params, meta = model_dir.load_model(d)
+    assert meta["overrides"]["widths"] == start.overrides["widths"]
+    masks, flat = flat_params(model_dir.load_masks(d)), flat_params(params)
+    assert masks and all(np.all(flat[k][~m] == 0) for k, m in masks.items())
+
+
+def test_fmp_bad_config():
+    for over, msg in [
+        ({"fmp.criterion": "totl"}, "fmp.criterion='totl'; known: channel, weight"),
+        ({"fmp.metric": "macs"}, "fmp.metric='macs'; known: flops, params"),
+        ({"fmp.channel_ratio": 1.0}, r"fmp.channel_ratio=1.0 must be in \[0, 1\)"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            stages.check(with_overrides(tiny_config("tiny_fmp"), **over))
+    cfg = tiny_config("tiny_fmp")
+    cfg.fmp.reg_chanel = 1.0
+    with pytest.raises(ValueError, match="config.fmp.reg_chanel: unknown key"):
+        stages.check(cfg)
+
+
+def test_fmp_forward_masks_pruned_channels_exactly():
+    cfg = tiny_config("tiny_fmp")
+    method = fmp.make(cfg)
+    model = fmp.build_model(cfg)
+    trainable, state = method.init(models.init_params(model, 0), jax.random.key(0))
+    g = method.prunable[0]
+    state["keep"][g] = np.arange(state["keep"][g].size) != 1  # prune unit 1 of the group
+    p = flat_params(method.model_params(trainable, state))
+    group = trace(model).group(g)
+    for path, axis in group.members:
+        idx = group.index[(path, axis)][1]
+        assert np.all(np.take(p[path], idx, axis=axis) == 0), (path, axis)
+
+
+def _launch(workdir: Path, data_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.train",
+            f"--config={TINY_FMP}:search=40,steps=12,reg=5.0",
+            f"--workdir={workdir}",
+            f"--config.data.data_dir={data_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def test_kill_in_search_and_in_finetune_resumes_bit_identical(tmp_path):
+    data = tmp_path / "tfds"
+    ref = _launch(tmp_path / "ref", data)
+    out, _ = ref.communicate(timeout=600)
+    assert ref.returncode == 0, out[-3000:]
+    conv = json.loads((tmp_path / "ref" / "search" / "summary.json").read_text())
+    at = conv["events"]["converged"]
+    assert 6 < at < 40, at  # the first kill lands inside the search
+    run = tmp_path / "run"
+    for metrics, step in (
+        (run / "search" / "metrics.jsonl", 4),
+        (run / "finetune" / "metrics.jsonl", 6),
+    ):
+        proc = _launch(run, data)
+        sigkill_at_step(proc, metrics, step)
+        assert proc.returncode == -signal.SIGKILL
+    res = _launch(run, data)
+    out, _ = res.communicate(timeout=600)
+    assert res.returncode == 0 and "resumed from" in out, out[-3000:]
+    for stage in ("search", "finetune"):
+        a = flat_params(model_dir.load_model(tmp_path / "ref" / stage / "final_model")[1])
+        b = flat_params(model_dir.load_model(run / stage / "final_model")[1])
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{stage}: {k}")
+    ev = [r for r in read_metrics(run / "search") if r["kind"] == "event"]
+    assert ev == [{"step": at, "kind": "event", "converged": at}]
