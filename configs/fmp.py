@@ -22,11 +22,14 @@ layers share one) and multiplied by weight indicators; Adam 1e-4; proximal L1 st
 DHP searches up to ~60 epochs and fine-tunes 300 epochs. Here, for a 2-core CPU: x4, HR patch
 96, batch 16 on `../shared/data/train`, Adam 1e-4 (5e-4 in the demo), `search` <= 2000 steps
 with reg 2.0 (the search must end within a CPU budget), fine-tuning `steps` (default 2000),
-multistep lr halved at 2/3. Expected runtime and result: RESULTS.md (FMP section).
+multistep lr halved at 2/3. Expected runtime: the search's step (hypernetwork forward and
+backward, more than the dense step) x `search` plus the pruned model's step x `steps`;
+result: not yet measured at this scale (issue 11, RESULTS.md once run).
 
 `:demo` (no ../shared needed): ESRB-2-32 x4 on the embedded sample images; search <= 300
 steps until gamma_C + gamma_W >= 0.3 + 0.05 (FLOPs), then 200 fine-tuning steps of the
-materialised model; evaluated on the held-out `Demo` image.
+materialised model; evaluated on the held-out `Demo` image; about 90 s here (wall time and
+Y-PSNR: RESULTS.md, demos).
 """
 
 from jaxsr import methods

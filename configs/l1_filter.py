@@ -26,7 +26,7 @@ result: RESULTS.md (L1 filter pruning section).
 
 `:demo` (no ../shared needed): a small MSRResNet x4 (32 features, 4 blocks) trained dense for
 300 steps on the embedded sample images (stage `pretrain`, = the dense demo), pruned to half
-its MACs and fine-tuned for 200 steps (stage `finetune`); about 2 minutes here (RESULTS.md,
+its MACs and fine-tuned for 200 steps (stage `finetune`); about 70 s here (RESULTS.md,
 demos). `model=rfdn,demo`: 200 fine-tuning steps of the published checkpoint, Set5 only.
 """
 
