@@ -5,8 +5,9 @@
 
 For each model (x4, seeded init: time does not depend on the values) and each MACs target,
 `jaxsr.channels.l1.plan` prunes every internal channel group to the same kept fraction (the
-upsampler's sub-pixel groups and the image-channel convs stay whole, the default), surgery
-gives the smaller registry model. One whole LR image of 320x180 (a 1280x720 output, the
+upsampler's sub-pixel groups and the image-channel convs stay whole, the default;
+`--upsampler` prunes the sub-pixel groups too, never the image channels), surgery gives the
+smaller registry model. One whole LR image of 320x180 (a 1280x720 output, the
 papers' MACs convention) goes through each jitted forward pass; rounds run the dense model and
 every pruned one in alternation (`iters` calls each, blocked on the result, after a warm-up).
 Printed: median seconds, MACs ratio dense/pruned, measured speed-up dense/pruned, and their
@@ -34,7 +35,14 @@ def _forward(model, params, x):
     return lambda: fn(params, x).block_until_ready()
 
 
-def bench(name: str, targets: list[float], rounds: int, iters: int, scale: int = 4) -> list[dict]:
+def bench(
+    name: str,
+    targets: list[float],
+    rounds: int,
+    iters: int,
+    scale: int = 4,
+    upsampler: bool = False,
+) -> list[dict]:
     model = models.create(name, scale=scale)
     params = models.init_params(model, 0)
     x = jax.random.uniform(jax.random.key(0), (1, 720 // scale, 1280 // scale, 3))
@@ -43,7 +51,7 @@ def bench(name: str, targets: list[float], rounds: int, iters: int, scale: int =
     plans = {}
     for t in targets:
         try:
-            p = l1.plan(model, params, scale, t)
+            p = l1.plan(model, params, scale, t, upsampler=upsampler, image_filters=False)
         except ValueError as e:  # e.g. EDSR x4: the upsampler alone costs more than the target
             print(json.dumps({"model": name, "target": t, "skipped": str(e)}), flush=True)
             continue
@@ -67,6 +75,7 @@ def bench(name: str, targets: list[float], rounds: int, iters: int, scale: int =
             {
                 "model": name,
                 "target": t,
+                "upsampler": upsampler,
                 "fraction": round(p["fraction"], 4),
                 "dense_gmacs": round(p["dense_macs"] / 1e9, 2),
                 "gmacs": round(p["macs"] / 1e9, 2),
@@ -86,10 +95,13 @@ def main() -> None:
     ap.add_argument("--targets", default="0.5,0.25")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument(
+        "--upsampler", action="store_true", help="also prune the sub-pixel channel groups"
+    )
     args = ap.parse_args()
     targets = [float(t) for t in args.targets.split(",")]
     for name in args.models.split(","):
-        for row in bench(name, targets, args.rounds, args.iters):
+        for row in bench(name, targets, args.rounds, args.iters, upsampler=args.upsampler):
             print(json.dumps(row), flush=True)
 
 

@@ -11,8 +11,11 @@ Commands:
 Arguments (`:key=value,...`): `model` (esrb | edsr_8_128 | msrresnet), `feat`, `blocks`
 (width/depth overrides, e.g. a CPU-sized ESRB-6-64), `criterion` (channel | weight |
 total_fixed | total), `metric` (flops | params), `channel` / `weight` (target pruning ratios
-gamma_C, gamma_W), `reg` (L1 strength on the channel vectors; the indicators get reg / 100),
-`search` (max search steps), `steps` (fine-tuning steps), `demo`.
+gamma_C, gamma_W), `reg` (L1 strength on the channel vectors), `wreg` (on the weight
+indicators), `ind_lr` (the indicators' learning rate as a multiple of the model's: they start
+at 1 and Adam moves a parameter by about lr per step, so at lr 1e-4 an indicator needs ~1e4
+steps to reach 0; x20 lets a CPU-length search prune weights), `search` (max search steps),
+`steps` (fine-tuning steps), `demo`.
 
 Recipe (FMP, supplement; DHP's code where it is silent): ESRB-6-256 (or EDSR-8-128 for the
 criteria of Table 3) x2/x3/x4 **without pretraining**; every conv touching a prunable channel
@@ -47,6 +50,8 @@ def get_config(arg: str | None = None):
         channel=0.3,
         weight=0.05,
         reg=2.0,
+        wreg=0.5,
+        ind_lr=20.0,
         search=0,
         steps=0,
         demo=False,
@@ -74,7 +79,7 @@ def get_config(arg: str | None = None):
     c.fmp = methods.default_config("fmp")
     c.fmp.criterion, c.fmp.metric = a.criterion, a.metric
     c.fmp.channel_ratio, c.fmp.weight_ratio = float(a.channel), float(a.weight)
-    c.fmp.reg_channel, c.fmp.reg_weight = float(a.reg), float(a.reg) / 100
+    c.fmp.reg_channel, c.fmp.reg_weight, c.fmp.ind_lr = float(a.reg), float(a.wreg), a.ind_lr
     c.fmp.search_steps = search
     c.train.steps = steps
     return c

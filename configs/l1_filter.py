@@ -11,7 +11,8 @@ Commands:
 Arguments (`:key=value,...`): `model` (rfdn | carn_m | msrresnet), `target` (kept fraction of
 the dense model's MACs at a 1280x720 output; default 0.5), `upsampler` (also prune the
 upsampler: sub-pixel channel groups physically, and mask the low-L1 filters of the conv that
-produces the image channels, RFDN's pixel-shuffle conv: the SLS paper's collapse), `steps`
+produces the image channels, RFDN's pixel-shuffle conv: the SLS paper's collapse), `skip`
+(a regex of channel groups left dense, e.g. `skip=fea_conv`: RFDN's residual trunk), `steps`
 (fine-tuning steps; default 2000, 200 with `demo`), `demo`.
 
 Recipe (SLS paper, Sec. 4 and Table 2, "L1-norm filter pruning" after Li et al. 2017):
@@ -35,7 +36,7 @@ from jaxsr.configs_lib import load_sibling, parse_arg
 
 
 def get_config(arg: str | None = None):
-    a = parse_arg(arg, model="", target=0.5, upsampler=False, steps=0, demo=False)
+    a = parse_arg(arg, model="", target=0.5, upsampler=False, skip="", steps=0, demo=False)
     if a.steps < 0:
         raise ValueError(f"steps={a.steps} must be > 0")
     steps = a.steps or (200 if a.demo else 2000)
@@ -56,4 +57,6 @@ def get_config(arg: str | None = None):
         c.l1 = methods.default_config("l1_filter")
         nm.shared_run(c, c.l1, model, nm.CHECKPOINTS.get(model), steps, a.demo)
     c.l1.target, c.l1.upsampler = float(a.target), bool(a.upsampler)
+    if a.skip:  # groups left dense, e.g. skip=fea_conv (RFDN's residual trunk)
+        c.l1.rules = ((a.skip, False), (".*", True))
     return c

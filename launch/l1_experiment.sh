@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # L1 filter pruning of the published RFDN x4 (../shared/weights/rfdn_x4.pth) to TARGET of its
-# MACs (1280x720 output), without and with the upsampler pruned (`upsampler`: RFDN's
-# pixel-shuffle conv loses its low-L1 filters, as in the SLS paper's Table 2 collapse), each
+# MACs (1280x720 output): every channel group pruned, or all but the residual trunk
+# (`skip=fea_conv`), each without and with the upsampler pruned (`upsampler`: RFDN's
+# pixel-shuffle conv loses its low-L1 filters, as in the SLS paper's Table 2 collapse); each
 # evaluated right after pruning (0 steps) and after STEPS fine-tuning steps on
 # ../shared/data/train (the N:M baselines' CPU recipe). Every model is evaluated on
 # Set5/Set14/B100 (jaxsr.evaluate) and counted (jaxsr.complexity). Rerunning skips finished
@@ -22,12 +23,13 @@ evaluate() {  # name model-dir
   echo "$1: $(tail -n 4 "$OUT/$1.txt" | tr '\n' ' ')"
 }
 
-for up in "" upsampler; do
-  name="rfdn_l1_t${TARGET}${up:+_$up}"
-  arg="model=rfdn,target=$TARGET,steps=$STEPS${up:+,$up}"
-  cfg="configs/l1_filter.py:$arg"
-  if [[ ! -f "$OUT/${name}_0steps/jaxsr_model.json" ]]; then  # pruned, not fine-tuned
-    python - "$arg" "$OUT/${name}_0steps" <<'PY'
+for trunk in "" skip=fea_conv; do
+  for up in "" upsampler; do
+    name="rfdn_l1_t${TARGET}${trunk:+_densetrunk}${up:+_$up}"
+    arg="model=rfdn,target=$TARGET,steps=$STEPS${trunk:+,$trunk}${up:+,$up}"
+    cfg="configs/l1_filter.py:$arg"
+    if [[ ! -f "$OUT/${name}_0steps/jaxsr_model.json" ]]; then  # pruned, not fine-tuned
+      python - "$arg" "$OUT/${name}_0steps" <<'PY'
 import sys
 from jaxsr import model_dir
 from jaxsr.configs_lib import load_sibling
@@ -39,11 +41,12 @@ plan = l1_filter.plan(cfg, params)
 pruned, masks, over = l1_filter.apply_plan(cfg, params, plan)
 model_dir.save_model(sys.argv[2], pruned, "rfdn", 4, over, source="l1 plan, 0 steps", masks=masks)
 PY
-  fi
-  evaluate "${name}_0steps" "$OUT/${name}_0steps"
-  if [[ ! -f "$OUT/$name/finetune/summary.json" ]]; then
-    python -m jaxsr.train --config="$cfg" --workdir="$OUT/$name" \
-      --config.eval.every="$STEPS" --config.eval.sets='("Set5",)' --config.train.log_every=25
-  fi
-  evaluate "$name" "$OUT/$name/finetune/final_model"
+    fi
+    evaluate "${name}_0steps" "$OUT/${name}_0steps"
+    if [[ ! -f "$OUT/$name/finetune/summary.json" ]]; then
+      python -m jaxsr.train --config="$cfg" --workdir="$OUT/$name" \
+        --config.eval.every="$STEPS" --config.eval.sets='("Set5",)' --config.train.log_every=25
+    fi
+    evaluate "$name" "$OUT/$name/finetune/final_model"
+  done
 done

@@ -59,6 +59,7 @@ def test_fmp_bad_config():
         ({"fmp.criterion": "totl"}, "fmp.criterion='totl'; known: channel, weight"),
         ({"fmp.metric": "macs"}, "fmp.metric='macs'; known: flops, params"),
         ({"fmp.channel_ratio": 1.0}, r"fmp.channel_ratio=1.0 must be in \[0, 1\)"),
+        ({"fmp.ind_lr": 0.0}, r"fmp.ind_lr=0.0 must be > 0"),
     ]:
         with pytest.raises(ValueError, match=msg):
             stages.check(with_overrides(tiny_config("tiny_fmp"), **over))
@@ -126,3 +127,39 @@ def test_kill_in_search_and_in_finetune_resumes_bit_identical(tmp_path):
             np.testing.assert_array_equal(a[k], b[k], err_msg=f"{stage}: {k}")
     ev = [r for r in read_metrics(run / "search") if r["kind"] == "event"]
     assert ev == [{"step": at, "kind": "event", "converged": at}]
+
+
+def test_optimizer_step_is_the_closed_form_with_the_indicators_own_lr():
+    """After a plain SGD step: z' = soft(z - lr g, lr reg_c), ind' = soft(ind - k lr g, k lr
+    reg_w) with k = fmp.ind_lr; model and hypernetwork params take the plain step."""
+    import optax
+
+    cfg = with_overrides(tiny_config("tiny_fmp"), **{"fmp.ind_lr": 7.0, "fmp.reg_weight": 0.3})
+    lr, k = float(cfg.optim.lr), 7.0
+    method = fmp.make(cfg)
+    model = fmp.build_model(cfg)
+    trainable, state = method.init(models.init_params(model, 0), jax.random.key(0))
+    grads = jax.tree.map(lambda x: jax.random.normal(jax.random.key(x.size), x.shape), trainable)
+    tx = method.optimizer(optax.sgd(lr))
+    updates, _ = tx.update(
+        grads, tx.init(trainable), trainable, keep=state["keep"], frozen=state["frozen"]
+    )
+    new = optax.apply_updates(trainable, updates)
+
+    def soft(y, t):
+        return np.sign(y) * np.maximum(np.abs(y) - t, 0.0)
+
+    for name, ind in trainable["ind"].items():
+        want = soft(np.asarray(ind) - k * lr * np.asarray(grads["ind"][name]), k * lr * 0.3)
+        np.testing.assert_allclose(new["ind"][name], want, rtol=1e-6, atol=1e-7)
+    reg = float(cfg.fmp.reg_channel)
+    for g, z in trainable["z"].items():
+        want = soft(np.asarray(z) - lr * np.asarray(grads["z"][g]), lr * reg)
+        np.testing.assert_allclose(new["z"][g], want, rtol=1e-6, atol=1e-7)
+    for a, b, gr in zip(
+        jax.tree.leaves(trainable["hyper"]),
+        jax.tree.leaves(new["hyper"]),
+        jax.tree.leaves(grads["hyper"]),
+        strict=True,
+    ):
+        np.testing.assert_allclose(b, np.asarray(a) - lr * np.asarray(gr), rtol=1e-6, atol=1e-7)

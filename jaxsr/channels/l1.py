@@ -92,11 +92,14 @@ def plan(
     rules: Sequence[Any] = (),
     upsampler: bool = False,
     min_units: int = 4,
+    image_filters: bool | None = None,
 ) -> dict:
     """Uniform L1 filter pruning of `model`'s `params` to `target` x its dense MACs (1280x720
     output), as a JSON-able plan: the fraction, kept units per group (`keep`, `sizes`), kept
     filters of the image-channel convs (`filters`, with `upsampler`), the `widths` override,
-    MACs and params before and after (masked filters count as removed)."""
+    MACs and params before and after (masked filters count as removed). `image_filters`
+    (default: `upsampler`) = whether the image-channel convs get filter masks; False with
+    `upsampler` prunes the sub-pixel groups only (physically, no masks)."""
     from jaxsr import complexity
     from jaxsr.channels import surgery
     from jaxsr.channels.graph import trace
@@ -105,7 +108,7 @@ def plan(
     params = jax.device_get(params)
     graph = trace(model)
     names = select_groups(graph, rules, upsampler)
-    outs = output_convs(graph) if upsampler else []
+    outs = output_convs(graph) if (upsampler if image_filters is None else image_filters) else []
     dense = complexity.conv_costs(model, complexity.hd_lr_shape(scale))
     total = sum(dense.values())
 

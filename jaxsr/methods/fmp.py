@@ -9,7 +9,9 @@ groups of `jaxsr.channels`) gets its kernel from a DHP-style hypernetwork
 so residual-tied layers share it (DHP's rule) — times **weight indicators** (one per kernel
 weight, init 1) that prune single weights. Trainable pytree: `model` (biases and the convs
 that are not generated), `hyper`, `z`, `ind`. After Adam, `soft_threshold` (proximal L1 step,
-`fmp.reg_channel` on z, `fmp.reg_weight` on the indicators, step = the learning rate) makes
+`fmp.reg_channel` on z, `fmp.reg_weight` on the indicators, step = the learning rate; the
+indicators take Adam steps and proximal steps at `fmp.ind_lr` x the learning rate, since an
+O(1) parameter moves by ~lr per Adam step and 1 / lr steps exceed a CPU search) makes
 exact zeros; a unit whose |z| falls below `fmp.threshold` (DHP's 5e-3) is pruned for good (its
 z held at 0 in optax; its filters,
 biases and consumers' input slices are masked in the forward pass, so the masked model is
@@ -68,6 +70,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
             "weight_ratio": 0.1,
             "reg_channel": 0.1,
             "reg_weight": 1e-3,
+            "ind_lr": 1.0,
             "threshold": 5e-3,
             "emb": 8,
             "min_channels": 4,
@@ -102,6 +105,7 @@ class FMP(Method):
     weight_ratio: float = 0.1
     reg_channel: float = 0.1
     reg_weight: float = 1e-3
+    ind_lr: float = 1.0
     threshold: float = 5e-3
     emb: int = 8
     min_channels: int = 4
@@ -165,7 +169,7 @@ class FMP(Method):
                 "model": jax.tree.map(lambda _: 0.0, tree["model"]),
                 "hyper": jax.tree.map(lambda _: 0.0, tree["hyper"]),
                 "z": jax.tree.map(z_strength, tree["z"]),
-                "ind": jax.tree.map(lambda _: self.reg_weight, tree["ind"]),
+                "ind": jax.tree.map(lambda _: self.reg_weight * self.ind_lr, tree["ind"]),
             }
 
         def hold(updates, state, params=None, *, keep=None, frozen=None, **extra):
@@ -179,6 +183,13 @@ class FMP(Method):
             out["ind"] = jax.tree.map(lambda u: jnp.where(frozen, 0.0, u), updates["ind"])
             return out, state
 
+        def scale_ind(updates, state, params=None, **extra):
+            """The indicators' own learning rate: lr * `fmp.ind_lr` (their step and prox)."""
+            del params, extra
+            out = dict(updates)
+            out["ind"] = jax.tree.map(lambda u: u * self.ind_lr, updates["ind"])
+            return out, state
+
         def prox_init(params):
             return soft_threshold(0.0, self.lr).init(params)
 
@@ -188,6 +199,7 @@ class FMP(Method):
 
         return optax.chain(
             base,
+            optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(), scale_ind),
             optax.GradientTransformationExtraArgs(prox_init, prox_update),
             optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(), hold),
         )
@@ -284,6 +296,7 @@ def make(cfg: Any) -> FMP:
         weight_ratio=float(c.weight_ratio),
         reg_channel=float(c.reg_channel),
         reg_weight=float(c.reg_weight),
+        ind_lr=float(c.ind_lr),
         threshold=float(c.threshold),
         emb=int(c.emb),
         min_channels=int(c.min_channels),
@@ -309,6 +322,8 @@ def check_config(cfg: Any) -> None:
     for key in ("reg_channel", "reg_weight", "threshold"):
         if float(c[key]) < 0:
             raise ValueError(f"fmp.{key}={c[key]} must be >= 0")
+    if float(c.ind_lr) <= 0:
+        raise ValueError(f"fmp.ind_lr={c.ind_lr} must be > 0")
     if int(c.min_channels) < 1 or int(c.emb) < 1 or int(c.search_steps) < 1:
         raise ValueError("fmp.min_channels, fmp.emb and fmp.search_steps must be >= 1")
     select_groups(trace(build_model(cfg)), list(c.rules), False)
