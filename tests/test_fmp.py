@@ -33,6 +33,8 @@ def test_fmp_end_to_end_converges_materialises_exactly_and_keeps_masks(tmp_path)
     assert 0 <= at < 40 and search["steps"] < 40  # the search stage ended early
     assert search["steps"] % cfg.train.log_every == 0 and search["steps"] >= at
     assert reports[0]["converged_step"] == at
+    gc, gw = reports[0]["gamma_c"], reports[0]["gamma_w"]  # the "total" criterion held
+    assert gc + gw >= cfg.fmp.channel_ratio + cfg.fmp.weight_ratio and gc > 0
     assert all(n >= 2 for n in reports[0]["kept_units"].values())  # fmp.min_channels
     # the materialised model computes what the masked search model computed
     ctx = Context(cfg, tmp_path / "w", tmp_path / "w" / "finetune", 1, (tmp_path / "w" / "search",))

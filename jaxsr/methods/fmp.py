@@ -244,7 +244,13 @@ class FMP(Method):
         flat = _flat(params)
         masks = {k: flat[k] != 0 for k in self.kernels}
         keep = jax.device_get(state["keep"])
-        info = {"fmp": {"keep": {g: np.flatnonzero(v).tolist() for g, v in keep.items()}}}
+        info = {
+            "fmp": {
+                "keep": {g: np.flatnonzero(v).tolist() for g, v in keep.items()},
+                "gamma_c": float(state["gamma_c"]),
+                "gamma_w": float(state["gamma_w"]),
+            }
+        }
         return Exported(params, masks=_nest(masks), info=info)
 
 
@@ -353,6 +359,8 @@ def _search_report(ctx: Context, summary: dict) -> dict:
     info = model_dir.read_meta(ctx.dir / "final_model")["info"]["fmp"]
     out = {
         "converged_step": summary["events"].get("converged", -1),
+        "gamma_c": info.get("gamma_c"),
+        "gamma_w": info.get("gamma_w"),
         "kept_units": {g: len(v) for g, v in info["keep"].items()},
         "eval": summary["final_eval"],
     }
