@@ -151,3 +151,9 @@ def test_upsampler_filters_stay_masked_while_fine_tuning(tmp_path):
     kept = masks[kernel][0, 0, 0]
     assert kept.sum() == rep["kept_filters"][kernel] < kept.size
     assert np.all(w[..., ~kept] == 0) and np.all(np.abs(w[..., kept]).sum(axis=(0, 1, 2)) > 0)
+    # the plan's masked filters are zero from the first forward pass on
+    model = l1_filter.build_model(cfg)
+    full = models.init_params(model, 0)
+    pruned, pmasks, _ = l1_filter.apply_plan(cfg, full, l1_filter.plan(cfg, full))
+    pm, pp = flat_params(pmasks), flat_params(pruned)
+    assert pm and all(np.all(pp[k][~m] == 0) and np.all(pp[k][m] != 0) for k, m in pm.items())

@@ -90,7 +90,8 @@ def plan(cfg: Any, params: Any) -> dict:
 
 
 def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict | None, dict]:
-    """(pruned params, filter masks over them or None, model overrides) of a plan."""
+    """(pruned params, filter masks over them or None, model overrides) of a plan; the masked
+    filters are already zero in the params (exact from the first forward pass on)."""
     pruned = surgery.prune_params(params, trace(build_model(cfg)), l1.keep_from_plan(p))
     masks = None
     if p["filters"]:
@@ -102,6 +103,9 @@ def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict | None, dict]:
             m[idx] = True
             mflat[key] = np.broadcast_to(m, flat[key].shape).copy()
         masks = traverse_util.unflatten_dict(mflat)
+        for key, m in mflat.items():
+            flat[key] = np.where(m, np.asarray(flat[key]), 0).astype(np.asarray(flat[key]).dtype)
+        pruned = traverse_util.unflatten_dict(flat)
     overrides = _overrides(cfg)
     widths = {**dict(overrides.get("widths", {})), **p["widths"]}
     return pruned, masks, {**overrides, "widths": widths}
