@@ -21,12 +21,19 @@ class _DropNoise(logging.Filter):
 
 
 def _drop_closed_loop_errors() -> None:
-    """Silence 'Event loop is closed' tracebacks that TensorStore callbacks print when an
-    Orbax restore failed half-way (the fallback then reports the failure in one line)."""
+    """Silence the tracebacks an Orbax restore that failed half-way leaves behind (the
+    fallback then reports the failure in one line): 'Event loop is closed' from TensorStore
+    callbacks, and the errors of the other shard reads of the failed restore, raised when
+    their abandoned coroutines are collected ('Exception ignored in: <coroutine ...>')."""
     import threading
 
     def closed_loop(exc: BaseException | None) -> bool:
         return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+    def abandoned_read(u) -> bool:  # type: ignore[no-untyped-def]
+        """An unraisable error of a shard-read coroutine of a failed Orbax restore."""
+        name = getattr(getattr(u, "object", None), "__name__", "")
+        return name == "_read_array_index_and_device_put" and isinstance(u.exc_value, Exception)
 
     sys_hook, thread_hook, unraisable_hook = (
         sys.excepthook,
@@ -43,7 +50,7 @@ def _drop_closed_loop_errors() -> None:
             thread_hook(args)
 
     def unraisable(u):  # type: ignore[no-untyped-def]
-        if not closed_loop(u.exc_value):
+        if not (closed_loop(u.exc_value) or abandoned_read(u)):
             unraisable_hook(u)
 
     sys.excepthook, threading.excepthook, sys.unraisablehook = excepthook, threadhook, unraisable

@@ -14,6 +14,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -516,3 +517,29 @@ def test_16bit_gray_set_scores_like_its_8bit_twin(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     sets = json.loads(out.read_text())["sets"]
     assert sets["Gray16"]["psnr_y"] == sets["Gray8"]["psnr_y"] > 25
+
+
+def test_abandoned_orbax_shard_reads_are_not_printed(monkeypatch):
+    """The other shard reads of a failed restore raise when their coroutines are collected;
+    the CLI's hook drops exactly those (the fallback reports the failure in one line)."""
+    import types
+
+    from jaxsr import cli
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    cli._drop_closed_loop_errors()
+
+    async def _read_array_index_and_device_put():  # the name Orbax's coroutine has
+        pass
+
+    coro = _read_array_index_and_device_put()
+    coro.close()
+    err = Exception("Encountered error while reading array index: (slice(0, 8, 1),).")
+    sys.unraisablehook(types.SimpleNamespace(exc_value=err, object=coro))
+    assert seen == []
+    other = types.SimpleNamespace(exc_value=err, object=object())  # anything else still shows
+    sys.unraisablehook(other)
+    assert seen == [other]
