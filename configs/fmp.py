@@ -24,14 +24,16 @@ layers share one) and multiplied by weight indicators; Adam 1e-4; proximal L1 st
 (DHP's EDSR scripts: reg 0.1) and indicators; criterion "total"; DIV2K, batch 16, HR patch 192;
 DHP searches up to ~60 epochs and fine-tunes 300 epochs. Here, for a 2-core CPU: x4, HR patch
 96, batch 16 on `../shared/data/train`, Adam 1e-4 (5e-4 in the demo), `search` <= 2000 steps
-with reg 2.0 (the search must end within a CPU budget), fine-tuning `steps` (default 2000),
+with reg 2.0 on the vectors and wreg 0.5 at 20x the learning rate on the indicators (the
+search must end within a CPU budget), fine-tuning `steps` (default 2000),
 multistep lr halved at 2/3. Expected runtime: the search's step (hypernetwork forward and
 backward, more than the dense step) x `search` plus the pruned model's step x `steps`;
-result: not yet measured at this scale (issue 11, RESULTS.md once run).
+result: not measured for this config (the CPU comparison of FMP with L1 filter pruning and a
+dense model ran `configs/structured_compare.py`: RESULTS.md, structured pruning).
 
 `:demo` (no ../shared needed): ESRB-2-32 x4 on the embedded sample images; search <= 300
 steps until gamma_C + gamma_W >= 0.3 + 0.05 (FLOPs), then 200 fine-tuning steps of the
-materialised model; evaluated on the held-out `Demo` image; about 90 s here (wall time and
+materialised model; evaluated on the held-out `Demo` image; about 75 s here (wall time and
 Y-PSNR: RESULTS.md, demos).
 """
 
