@@ -1,0 +1,196 @@
+"""Upscale your own images with a trained model: `python -m jaxsr.upscale` (`jaxsr-upscale`).
+
+    python -m jaxsr.upscale --input=photo.jpg --weights=workdirs/run/final_model --out=sr/
+    python -m jaxsr.upscale --input='shots/*.png' --weights=rfdn_x4.pth --model=rfdn --scale=4 \
+        --out=sr/
+
+Input: an image file, a folder (its images, not recursive) or a glob. Model: a jaxsr model dir,
+or a `.pth` with `--model`/`--scale`. Output: `OUT/<name>_x<scale>.png` per input, written to
+a temporary sibling and renamed (a kill never leaves a half-written PNG); an output that
+exists is an error unless `--overwrite`, and an output path that is one of the inputs is
+always an error. Everything (inputs readable, outputs free, model loadable) is checked before
+the first image is computed.
+
+Inference is `jaxsr.inference.Predictor`: whole-image below `--max_pixels` LR pixels, else
+overlapping tiles of `--tile` (exact for bounded receptive fields, see its docstring); jit
+compiles once per input (or tile) shape and reuses it across images. Grayscale files give
+grayscale PNGs (the model sees three equal channels; the output is their mean); RGBA files
+keep their alpha channel, upscaled with bicubic interpolation; 16-bit files are read at
+8-bit precision (`jaxsr.data.images`) and written as 8-bit PNGs (the models were trained on
+8-bit images).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from jaxsr.data.images import IMAGE_SUFFIXES, read_image
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+def find_inputs(spec: str) -> list[Path]:
+    """The images named by `spec`: a file, a folder's images (sorted) or a glob (sorted)."""
+    p = Path(spec)
+    if p.is_dir():
+        files = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"--input={spec}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        return files
+    if p.is_file():
+        return [p]
+    if any(c in spec for c in "*?["):
+        files = sorted(Path(q) for q in glob.glob(spec) if Path(q).is_file())
+        if not files:
+            raise FileNotFoundError(f"--input={spec}: the pattern matches no file")
+        return files
+    raise FileNotFoundError(f"--input={spec}: no such file, folder or pattern")
+
+
+def plan(inputs: list[Path], out: Path, scale: int, overwrite: bool = False) -> list[Job]:
+    """Output path per input; refuses name clashes, overwriting an input, or (without
+    `overwrite`) an existing output — all before any compute."""
+    sources = {p.resolve() for p in inputs}
+    jobs, seen = [], {}
+    for src in inputs:
+        dst = out / f"{src.stem}_x{scale}.png"
+        if dst.resolve() in sources:
+            raise ValueError(f"{dst}: is one of the inputs; choose another --out")
+        if dst in seen:
+            raise ValueError(f"{src} and {seen[dst]} would both write {dst}")
+        if dst.exists() and not overwrite:
+            raise FileExistsError(f"{dst}: exists (use --overwrite to replace it)")
+        seen[dst] = src
+        jobs.append(Job(src, dst))
+    return jobs
+
+
+def check_readable(path: Path) -> None:
+    """Open the header of `path` (one-line error naming it if it is not an image)."""
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types; all mean "unreadable"
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise ValueError(f"{path}: unreadable image ({msg})") from None
+
+
+def _alpha(path: Path) -> np.ndarray | None:
+    """The alpha channel as float [0, 1] (H, W), or None."""
+    with Image.open(path) as im:
+        if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+            return np.asarray(im.convert("RGBA"))[..., 3].astype(np.float32) / 255.0
+    return None
+
+
+def upscale_image(sr_fn: Any, path: Path, scale: int) -> np.ndarray:
+    """uint8 output image (H*s, W*s) gray, (H*s, W*s, 3) RGB or (H*s, W*s, 4) RGBA."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "alpha dropped": it is put back below
+        rgb, gray = read_image(path)
+    sr = np.clip(np.asarray(sr_fn(rgb), np.float32), 0.0, 1.0)
+    out = sr.mean(axis=-1, keepdims=True) if gray else sr
+    alpha = _alpha(path)
+    if alpha is not None:
+        h, w = sr.shape[:2]
+        a = Image.fromarray(alpha).resize((w, h), Image.Resampling.BICUBIC)
+        out = np.concatenate([out, np.clip(np.asarray(a), 0, 1)[..., None]], axis=-1)
+    img = np.round(out * 255.0).astype(np.uint8)
+    return img[..., 0] if img.shape[-1] == 1 else img
+
+
+def write_png_atomic(path: Path, image: np.ndarray) -> None:
+    """Write a PNG via a temporary sibling and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        Image.fromarray(image).save(tmp, format="PNG")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run_jobs(sr_fn: Any, jobs: list[Job], scale: int, show: bool = True) -> None:
+    from jaxsr.progress import Progress
+
+    bar = Progress(len(jobs), "upscale") if show else None
+    for job in jobs:
+        write_png_atomic(job.target, upscale_image(sr_fn, job.source, scale))
+        if bar:
+            bar.update(postfix=job.target.name)
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    from jaxsr.cli import fail, interrupted, quiet_logs
+    from jaxsr.convert import parse_overrides
+
+    quiet_logs()
+    f = flags.FLAGS
+    if len(argv) > 1:
+        fail(f"unexpected arguments: {argv[1:]}", code=2)
+    try:
+        from jaxsr import validate
+        from jaxsr.evaluate import load_model_and_params
+
+        inputs = find_inputs(f.input)
+        for p in inputs:
+            check_readable(p)
+        for name in ("tile", "max_pixels"):
+            if getattr(f, name) <= 0:
+                raise ValueError(f"--{name}={getattr(f, name)} must be > 0")
+        if f.overlap < 0 or 2 * f.overlap >= f.tile:
+            raise ValueError(f"--overlap={f.overlap} must be >= 0 and < --tile/2")
+        if not Path(f.weights).exists():
+            raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
+        out = validate.check_output_dir(f.out, "--out")
+        module, params, _, scale = load_model_and_params(
+            f.model, f.scale, f.weights, parse_overrides(f.override)
+        )
+        jobs = plan(inputs, out, scale, f.overwrite)
+    except Exception as e:
+        fail(e, code=2)
+    try:
+        from jaxsr.inference import Predictor
+
+        sr_fn = Predictor(module, params, scale, f.tile, f.overlap, f.max_pixels)
+        run_jobs(sr_fn, jobs, scale)
+        print(f"wrote {len(jobs)} image(s) to {out}")
+    except KeyboardInterrupt:
+        interrupted("stopped; the images written so far are complete")
+    except Exception as e:
+        fail(e)
+
+
+def run() -> None:
+    from absl import app, flags
+
+    flags.DEFINE_string("input", None, "image file, folder or glob", required=True)
+    flags.DEFINE_string("weights", None, "jaxsr model dir or .pth file", required=True)
+    flags.DEFINE_string("out", None, "output folder for the PNGs", required=True)
+    flags.DEFINE_string("model", None, "registry name (needed with a .pth)")
+    flags.DEFINE_integer("scale", None, "upscaling factor (needed with a .pth)")
+    flags.DEFINE_multi_string("override", [], "model field override key=value")
+    flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+    flags.DEFINE_integer("tile", 512, "LR tile size for large images")
+    flags.DEFINE_integer("overlap", 32, "LR tile overlap")
+    flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
