@@ -72,6 +72,10 @@ def get_config(arg: str | None = None):
         raise ValueError(f"first={a.first} must be in (0, steps={a.steps})")
     if not 0.0 < a.target < 1.0:
         raise ValueError(f"target={a.target} must be in (0, 1)")
+    if a.method == "fmp" and a.target >= 0.9:
+        raise ValueError(f"target={a.target}: FMP prunes 0.1 by weights, so target must be < 0.9")
+    if a.feat < 8 or a.blocks < 1:
+        raise ValueError(f"feat={a.feat}, blocks={a.blocks}: need feat >= 8 and blocks >= 1")
     dense = load_sibling(__file__, "dense.py")
     c = dense.get_config("demo" if a.demo else "shared")
     c.seed = a.seed

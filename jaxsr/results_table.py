@@ -82,7 +82,12 @@ def structured_rows(out: Path, runs: list[str]) -> list[dict]:
             ev_path = out / f"{name}.json"
             if not ev_path.exists():
                 raise FileNotFoundError(f"run {name}: {ev_path} is missing")
-            evals.append(json.loads(ev_path.read_text())["sets"])
+            sets = json.loads(ev_path.read_text())["sets"]
+            if evals and set(sets) != set(evals[0]):
+                raise ValueError(
+                    f"{ev_path}: sets {sorted(sets)} differ from {names[0]}'s {sorted(evals[0])}"
+                )
+            evals.append(sets)
             reps.append(complexity.pruned_report(_final_model(out / name)))
             steps.append(_steps(out / name))
         sets = list(evals[0])
@@ -111,7 +116,8 @@ def structured_markdown(res: list[dict]) -> str:
     for r in res:
         lo, hi = r["steps"]
         cells = [r["run"], str(r["seeds"])]
-        cells += [f"{m:.3f} ± {sd:.3f}" for m, sd in (r["psnr"][s] for s in sets)]
+        spread = (lambda sd: f" ± {sd:.3f}") if r["seeds"] > 1 else (lambda sd: "")
+        cells += [f"{m:.3f}{spread(sd)}" for m, sd in (r["psnr"][s] for s in sets)]
         cells += [
             f"{r['gmacs']:.2f}",
             f"{r['params']:,.0f}",
@@ -163,7 +169,13 @@ def main(argv: list[str]) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         return 0
-    if argv[:1] == ["--structured"] and len(argv) >= 3:
+    if argv[:1] == ["--structured"]:
+        if len(argv) < 3:
+            print(
+                "usage: python -m jaxsr.results_table --structured OUT RUN [RUN ...]",
+                file=sys.stderr,
+            )
+            return 2
         try:
             print(structured_markdown(structured_rows(Path(argv[1]), argv[2:])), end="")
         except (FileNotFoundError, ValueError, KeyError) as e:

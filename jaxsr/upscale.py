@@ -17,7 +17,7 @@ compiles once per input (or tile) shape and reuses it across images. Grayscale f
 grayscale PNGs (the model sees three equal channels; the output is their mean); RGBA files
 keep their alpha channel, upscaled with bicubic interpolation; 16-bit files are read at
 8-bit precision (`jaxsr.data.images`) and written as 8-bit PNGs (the models were trained on
-8-bit images).
+8-bit images). The EXIF orientation is applied, so outputs look as the inputs do in a viewer.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import numpy as np
 from PIL import Image
 
 from jaxsr.data.images import IMAGE_SUFFIXES, read_image
+
+ALIGN = 12  # jaxsr.inference.Predictor's tile alignment
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,13 @@ def find_inputs(spec: str) -> list[Path]:
     if p.is_file():
         return [p]
     if any(c in spec for c in "*?["):
-        files = sorted(Path(q) for q in glob.glob(spec) if Path(q).is_file())
+        files = sorted(
+            Path(q)
+            for q in glob.glob(spec)
+            if Path(q).is_file() and Path(q).suffix.lower() in IMAGE_SUFFIXES
+        )
         if not files:
-            raise FileNotFoundError(f"--input={spec}: the pattern matches no file")
+            raise FileNotFoundError(f"--input={spec}: the pattern matches no image file")
         return files
     raise FileNotFoundError(f"--input={spec}: no such file, folder or pattern")
 
@@ -78,13 +84,44 @@ def plan(inputs: list[Path], out: Path, scale: int, overwrite: bool = False) -> 
 
 
 def check_readable(path: Path) -> None:
-    """Open the header of `path` (one-line error naming it if it is not an image)."""
+    """Decode `path` as the run will (one-line error naming it if it cannot be used)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read_image(path)
+    _orientation(path)
+
+
+def _orientation(path: Path) -> int:
+    """The EXIF orientation tag (1 = as stored)."""
     try:
         with Image.open(path) as im:
-            im.verify()
-    except Exception as e:  # noqa: BLE001 - Pillow raises many types; all mean "unreadable"
-        msg = " ".join(str(e).split()) or type(e).__name__
-        raise ValueError(f"{path}: unreadable image ({msg})") from None
+            return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception as e:  # noqa: BLE001 - a broken EXIF block makes the file unusable here
+        raise ValueError(f"{path}: unreadable EXIF ({' '.join(str(e).split())})") from None
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """`arr` (H, W[, C]) as viewers show a file with this EXIF orientation."""
+    method = _TRANSPOSE.get(orientation)
+    if method is None:
+        return arr
+    if arr.ndim == 2:
+        return np.asarray(Image.fromarray(arr).transpose(method))
+    return np.stack(
+        [np.asarray(Image.fromarray(arr[..., c]).transpose(method)) for c in range(arr.shape[-1])],
+        axis=-1,
+    )
 
 
 def _alpha(path: Path) -> np.ndarray | None:
@@ -100,10 +137,13 @@ def upscale_image(sr_fn: Any, path: Path, scale: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "alpha dropped": it is put back below
         rgb, gray = read_image(path)
+    orientation = _orientation(path)
+    rgb = _orient(rgb, orientation)
     sr = np.clip(np.asarray(sr_fn(rgb), np.float32), 0.0, 1.0)
     out = sr.mean(axis=-1, keepdims=True) if gray else sr
     alpha = _alpha(path)
     if alpha is not None:
+        alpha = _orient(alpha, orientation)
         h, w = sr.shape[:2]
         a = Image.fromarray(alpha).resize((w, h), Image.Resampling.BICUBIC)
         out = np.concatenate([out, np.clip(np.asarray(a), 0, 1)[..., None]], axis=-1)
@@ -153,8 +193,11 @@ def main(argv: list[str]) -> None:
         for name in ("tile", "max_pixels"):
             if getattr(f, name) <= 0:
                 raise ValueError(f"--{name}={getattr(f, name)} must be > 0")
-        if f.overlap < 0 or 2 * f.overlap >= f.tile:
-            raise ValueError(f"--overlap={f.overlap} must be >= 0 and < --tile/2")
+        if f.overlap < 0 or f.tile - 2 * f.overlap < ALIGN:
+            raise ValueError(
+                f"--overlap={f.overlap}, --tile={f.tile}: need overlap >= 0 and "
+                f"tile - 2 * overlap >= {ALIGN} (the tile step is a multiple of {ALIGN})"
+            )
         if not Path(f.weights).exists():
             raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
         out = validate.check_output_dir(f.out, "--out")

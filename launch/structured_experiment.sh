@@ -15,7 +15,8 @@ for seed in $SEEDS; do
   for method in fmp l1 dense; do
     name="${method}_s$seed"; runs+=("$name")
     cfg="configs/structured_compare.py:method=$method,seed=$seed${ARGS:+,$ARGS}"
-    if ! ls "$OUT/$name"/final_model/jaxsr_model.json "$OUT/$name"/finetune/final_model/jaxsr_model.json >/dev/null 2>&1; then
+    if [[ ! -f $OUT/$name/final_model/jaxsr_model.json && \
+          ! -f $OUT/$name/finetune/final_model/jaxsr_model.json ]]; then
       python -m jaxsr.train --config="$cfg" --workdir="$OUT/$name" > "$OUT/$name.log" 2>&1
     fi
     model=$OUT/$name/final_model; [[ -d $model ]] || model=$OUT/$name/finetune/final_model

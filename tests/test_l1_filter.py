@@ -76,7 +76,8 @@ def test_bad_config_is_rejected_before_compute():
     cfg = tiny_config("tiny_l1")
     for over, msg in [
         ({"l1.target": 0.0}, r"l1.target=0.0 must be in \(0, 1\]"),
-        ({"l1.rules": (("nope", True),)}, "select no prunable group"),
+        ({"l1.rules": ((".*", False),)}, "select no prunable group"),
+        ({"l1.rules": (("fea_cnv", False), (".*", True))}, "channel rule 'fea_cnv' matches no"),
         ({"l1.min_channels": 0}, "l1.min_channels=0 must be >= 1"),
     ]:
         with pytest.raises(ValueError, match=msg):

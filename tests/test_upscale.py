@@ -90,7 +90,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, tiny):
     cases = [
         ([f"--input={tmp_path / '*.png'}"], f"error: {bad}: unreadable image"),
         ([f"--input={tmp_path / 'none.png'}"], "no such file, folder or pattern"),
-        ([f"--input={tmp_path / 'z*.png'}"], "the pattern matches no file"),
+        ([f"--input={tmp_path / 'z*.png'}"], "the pattern matches no image file"),
     ]
     for args, msg in cases:
         r = _cli(*args, f"--weights={d}", f"--out={out}")
@@ -120,3 +120,33 @@ def test_tiled_and_whole_image_agree_and_compile_once_per_shape(tiny):
     for _ in range(3):
         p(rgb)
     assert p._fn._cache_size() == 1
+
+
+def test_exif_orientation_globs_and_phase_one_checks(tmp_path, tiny):
+    d, model, params = tiny
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb = np.random.default_rng(2).integers(0, 256, (6, 10, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # viewers rotate it 90 degrees clockwise
+    Image.fromarray(rgb).save(src / "a.png", exif=exif)
+    (src / "notes.txt").write_text("a glob skips non-images as a folder does")
+    out = tmp_path / "out"
+    r = _cli(f"--input={src / '*'}", f"--weights={d}", f"--out={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    y = np.asarray(Image.open(out / "a_x2.png"))
+    shown = np.ascontiguousarray(np.rot90(rgb, -1))  # as a viewer shows the input
+    assert y.shape == (20, 12, 3)
+    want = np.round(_direct(model, params, shown) * 255).astype(np.uint8)
+    assert np.abs(y.astype(int) - want).max() <= 1
+    # a float TIFF (unsupported) is refused before the first image is written
+    Image.fromarray(np.zeros((5, 5), np.float32)).save(src / "b.tif")
+    out2 = tmp_path / "out2"
+    r = _cli(f"--input={src}", f"--weights={d}", f"--out={out2}")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith(f"error: {src / 'b.tif'}:"), r.stderr
+    assert not out2.exists() or not any(out2.iterdir())
+    r = _cli(
+        f"--input={src / 'a.png'}", f"--weights={d}", f"--out={out2}", "--tile=40", "--overlap=15"
+    )
+    assert r.returncode == 2 and "--overlap=15, --tile=40: need" in r.stderr

@@ -23,6 +23,10 @@ def select_groups(
     """Names of the groups to prune, in graph order (ValueError if none)."""
     kinds = {"internal", "subpixel"} if upsampler else {"internal"}
     compiled = _normalise(rules or [".*"])
+    for pattern, _ in compiled:  # a rule matching nothing is a typo, not a no-op
+        if not any(pattern.fullmatch(g.name) for g in graph.groups):
+            names = ", ".join(g.name for g in graph.groups)
+            raise ValueError(f"channel rule {pattern.pattern!r} matches no group; groups: {names}")
     out = []
     for g in graph.groups:
         if g.kind not in kinds:
