@@ -6,6 +6,11 @@
 `--weights` is a PyTorch `.pth` file (imported on the fly, needs torch) or a model
 directory written by `jaxsr.convert` / the trainer (`jaxsr.train`). `--model=bicubic`
 evaluates the MATLAB bicubic upscaling baseline (no weights).
+
+An MSE-estimator model dir (`configs/adaptive.py`) evaluates its adaptive ensemble (SLS eq. 8,
+`jaxsr.adaptive`) for every `--beta=0,0.5,...`: metrics, realised GMACs per image, the SR
+wall time (compilation included on first use of a shape) and the share of tiles per
+candidate; `--alone` adds every candidate alone on the same tiles.
 """
 
 from __future__ import annotations
@@ -132,6 +137,96 @@ def evaluate(
     return out
 
 
+def is_estimator(weights: str | None) -> bool:
+    """Whether `weights` is a model dir holding MSE estimators (an adaptive ensemble)."""
+    from jaxsr import model_dir
+
+    if not weights or not Path(weights).is_dir():
+        return False
+    return models.spec(model_dir.read_meta(weights)["model"]).kind == "estimator"
+
+
+def evaluate_adaptive(
+    weights: str,
+    data: str,
+    sets: list[str],
+    betas: list[float],
+    alone: bool = False,
+    blend: int | None = None,
+    save_images: str | None = None,
+    show: bool = True,
+) -> dict[str, Any]:
+    """{"model": "adaptive", "candidates", "runs": [{"beta" | "alone", "sets": {name: result
+    + gmacs (mean per image), sr_seconds, share (of tiles per candidate)}}]}."""
+    from jaxsr.adaptive import Ensemble
+
+    ens = Ensemble.load(weights, blend=blend)
+    names = [c.name for c in ens.candidates]
+    loaded = {name: load_set(data, name, ens.scale) for name in sets}
+    runs: list[tuple[dict, Any]] = [({"beta": b}, b) for b in betas]
+    if alone:
+        runs += [({"alone": n}, i) for i, n in enumerate(names)]
+    out: dict[str, Any] = {
+        "model": "adaptive",
+        "scale": ens.scale,
+        "weights": weights,
+        "candidates": names,
+        "macs_per_window": [int(c.macs) for c in ens.candidates],
+        "tiling": {"core": ens.core, "context": ens.context, "blend": ens.blend},
+        "runs": [],
+    }
+    for head, arg in runs:
+        entry = {**head, "sets": {}}
+        for set_name, bset in loaded.items():
+            log = {"macs": [], "seconds": 0.0, "counts": np.zeros(len(names), np.int64)}
+
+            def sr_fn(lr, head=head, arg=arg, log=log):
+                t0 = time.perf_counter()
+                if "beta" in head:
+                    res = ens(lr, float(arg))
+                else:
+                    g = ens.grid(*lr.shape[:2])
+                    res = ens(lr, choices=np.full(g.shape, arg))
+                log["seconds"] += time.perf_counter() - t0
+                if "alone" in head:  # no estimators run for a single candidate
+                    res.macs -= res.choices.size * ens.est_macs
+                log["macs"].append(res.macs)
+                log["counts"] += np.bincount(res.choices.ravel(), minlength=len(names))
+                return res.image
+
+            sub = None
+            if save_images:
+                tag = f"beta{arg:g}" if "beta" in head else f"alone{arg}"
+                sub = str(Path(save_images) / tag)
+            res = evaluate_set(sr_fn, bset, sub, show)
+            res["gmacs"] = float(np.mean(log["macs"])) / 1e9
+            res["sr_seconds"] = log["seconds"]
+            res["share"] = (log["counts"] / max(log["counts"].sum(), 1)).tolist()
+            entry["sets"][set_name] = res
+            if show:
+                what = f"beta={arg:g}" if "beta" in head else f"alone: {names[arg]}"
+                share = " ".join(f"{x:.2f}" for x in res["share"])
+                print(
+                    f"{set_name} {what}: Y-PSNR {res['psnr_y']:.3f} SSIM {res['ssim_y']:.4f} "
+                    f"{res['gmacs']:.3f} GMACs/image {res['sr_seconds']:.1f} s share [{share}]"
+                )
+        out["runs"].append(entry)
+    return out
+
+
+def parse_betas(text: str) -> list[float]:
+    """`"0, 0.5"` -> [0.0, 0.5]; one-line error for anything else (beta >= 0)."""
+    try:
+        betas = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--beta={text!r}: expected comma-separated numbers, e.g. 0,0.5,2"
+        ) from None
+    if any(not np.isfinite(b) or b < 0 for b in betas):
+        raise ValueError(f"--beta={text!r}: every beta must be finite and >= 0")
+    return betas
+
+
 def parse_sets(text: str) -> list[str]:
     """`"Set5, Set14"` -> `["Set5", "Set14"]`; empty names are an error."""
     names = [t.strip() for t in text.split(",")]
@@ -162,6 +257,14 @@ def check_args(f: Any) -> list[str]:
         models.spec(f.model)
     if f.weights and not Path(f.weights).exists():
         raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
+    if is_estimator(f.weights):
+        if f.model:
+            raise ValueError(f"--weights={f.weights} is an adaptive ensemble; drop --model")
+        parse_betas(f.beta or "0")
+    elif f.beta or f.alone:
+        raise ValueError(
+            f"--beta/--alone need MSE-estimator weights (configs/adaptive.py), not {f.weights}"
+        )
     if f.json:
         validate.check_output_file(f.json, "--json")
     if f.save_images:
@@ -185,18 +288,23 @@ def main(argv: list[str]) -> None:
     except Exception as e:
         fail(e, code=2)
     try:
-        res = evaluate(
-            f.model,
-            f.scale,
-            f.weights,
-            f.data,
-            sets,
-            f.save_images,
-            overrides,
-            f.tile,
-            f.overlap,
-            f.max_pixels,
-        )
+        if is_estimator(f.weights):
+            res = evaluate_adaptive(
+                f.weights, f.data, sets, parse_betas(f.beta or "0"), f.alone, f.blend, f.save_images
+            )
+        else:
+            res = evaluate(
+                f.model,
+                f.scale,
+                f.weights,
+                f.data,
+                sets,
+                f.save_images,
+                overrides,
+                f.tile,
+                f.overlap,
+                f.max_pixels,
+            )
         if f.json:
             from jaxsr.validate import write_text_atomic
 
@@ -222,6 +330,9 @@ def run() -> None:
     flags.DEFINE_integer("tile", 512, "LR tile size for large images")
     flags.DEFINE_integer("overlap", 32, "LR tile overlap")
     flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")
+    flags.DEFINE_string("beta", None, "adaptive ensembles: comma-separated eq. 8 betas")
+    flags.DEFINE_bool("alone", False, "adaptive ensembles: also every candidate alone")
+    flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
     app.run(main)
 
 

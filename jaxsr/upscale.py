@@ -18,6 +18,12 @@ grayscale PNGs (the model sees three equal channels; the output is their mean); 
 keep their alpha channel, upscaled with bicubic interpolation; 16-bit files are read at
 8-bit precision (`jaxsr.data.images`) and written as 8-bit PNGs (the models were trained on
 8-bit images). The EXIF orientation is applied, so outputs look as the inputs do in a viewer.
+
+Adaptive mode (SLS §3.6): `--weights` an MSE-estimator model dir (`configs/adaptive.py`) runs
+its ensemble (`jaxsr.adaptive.Ensemble`, eq. 8 with `--beta`) on tiles and also writes
+`<name>_x<scale>_choices.png` (the output in grey tinted per tile by the chosen candidate,
+like SLS Fig. 3) and `<name>_x<scale>_choices.json` (the candidates, the choice per tile,
+the share of tiles per candidate and the realised GMACs).
 """
 
 from __future__ import annotations
@@ -65,20 +71,26 @@ def find_inputs(spec: str) -> list[Path]:
     raise FileNotFoundError(f"--input={spec}: no such file, folder or pattern")
 
 
-def plan(inputs: list[Path], out: Path, scale: int, overwrite: bool = False) -> list[Job]:
-    """Output path per input; refuses name clashes, overwriting an input, or (without
-    `overwrite`) an existing output — all before any compute."""
+CHOICES = ("_choices.png", "_choices.json")  # adaptive mode's extra outputs per image
+
+
+def plan(
+    inputs: list[Path], out: Path, scale: int, overwrite: bool = False, extras: tuple = ()
+) -> list[Job]:
+    """Output path per input (and its `extras` suffixes); refuses name clashes, overwriting
+    an input, or (without `overwrite`) an existing output — all before any compute."""
     sources = {p.resolve() for p in inputs}
     jobs, seen = [], {}
     for src in inputs:
         dst = out / f"{src.stem}_x{scale}.png"
-        if dst.resolve() in sources:
-            raise ValueError(f"{dst}: is one of the inputs; choose another --out")
-        if dst in seen:
-            raise ValueError(f"{src} and {seen[dst]} would both write {dst}")
-        if dst.exists() and not overwrite:
-            raise FileExistsError(f"{dst}: exists (use --overwrite to replace it)")
-        seen[dst] = src
+        for path in (dst, *(dst.with_name(dst.stem + e) for e in extras)):
+            if path.resolve() in sources:
+                raise ValueError(f"{path}: is one of the inputs; choose another --out")
+            if path in seen:
+                raise ValueError(f"{src} and {seen[path]} would both write {path}")
+            if path.exists() and not overwrite:
+                raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
+            seen[path] = src
         jobs.append(Job(src, dst))
     return jobs
 
@@ -163,14 +175,56 @@ def write_png_atomic(path: Path, image: np.ndarray) -> None:
         raise
 
 
-def run_jobs(sr_fn: Any, jobs: list[Job], scale: int, show: bool = True) -> None:
+def run_jobs(sr_fn: Any, jobs: list[Job], scale: int, show: bool = True, after: Any = None) -> None:
+    """Upscale every job; `after(job)` runs once its PNG is written (adaptive extras)."""
     from jaxsr.progress import Progress
 
     bar = Progress(len(jobs), "upscale") if show else None
     for job in jobs:
         write_png_atomic(job.target, upscale_image(sr_fn, job.source, scale))
+        if after is not None:
+            after(job)
         if bar:
             bar.update(postfix=job.target.name)
+
+
+class AdaptiveFn:
+    """`rgb -> HR` through an ensemble at one beta, keeping the last result for its map."""
+
+    def __init__(self, ens: Any, beta: float) -> None:
+        self.ens, self.beta, self.last = ens, beta, None
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        self.last = self.ens(rgb, self.beta)
+        self.last_shape = rgb.shape[:2]
+        return self.last.image
+
+    def write_extras(self, job: Job) -> None:
+        import json
+
+        from jaxsr.adaptive import choice_map
+        from jaxsr.validate import write_text_atomic
+
+        res, g = self.last, self.ens.grid(*self.last_shape)
+        write_png_atomic(
+            job.target.with_name(job.target.stem + CHOICES[0]),
+            choice_map(res.image, res.choices, g),
+        )
+        names = [c.name for c in self.ens.candidates]
+        counts = np.bincount(res.choices.ravel(), minlength=len(names))
+        doc = {
+            "input": str(job.source),
+            "beta": self.beta,
+            "candidates": names,
+            "colours": ["red", "orange", "green", "blue", "purple", "brown"][: len(names)],
+            "choices": res.choices.tolist(),
+            "share": (counts / counts.sum()).tolist(),
+            "gmacs": res.macs / 1e9,
+            "tiling": {"core": self.ens.core, "context": self.ens.context, "blend": self.ens.blend},
+        }
+        write_text_atomic(
+            job.target.with_name(job.target.stem + CHOICES[1]), json.dumps(doc, indent=2) + "\n"
+        )
 
 
 def main(argv: list[str]) -> None:
@@ -201,17 +255,33 @@ def main(argv: list[str]) -> None:
         if not Path(f.weights).exists():
             raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
         out = validate.check_output_dir(f.out, "--out")
-        module, params, _, scale = load_model_and_params(
-            f.model, f.scale, f.weights, parse_overrides(f.override)
-        )
-        jobs = plan(inputs, out, scale, f.overwrite)
+        from jaxsr.evaluate import is_estimator, parse_betas
+
+        adaptive = is_estimator(f.weights)
+        if adaptive:
+            from jaxsr.adaptive import Ensemble
+
+            (beta,) = parse_betas(f.beta)
+            ens = Ensemble.load(f.weights, blend=f.blend)
+            scale = ens.scale
+        else:
+            if f.blend is not None or f.beta != "0":
+                raise ValueError(f"--beta/--blend need MSE-estimator weights, not {f.weights}")
+            module, params, _, scale = load_model_and_params(
+                f.model, f.scale, f.weights, parse_overrides(f.override)
+            )
+        jobs = plan(inputs, out, scale, f.overwrite, CHOICES if adaptive else ())
     except Exception as e:
         fail(e, code=2)
     try:
         from jaxsr.inference import Predictor
 
-        sr_fn = Predictor(module, params, scale, f.tile, f.overlap, f.max_pixels)
-        run_jobs(sr_fn, jobs, scale)
+        if adaptive:
+            sr_fn = AdaptiveFn(ens, beta)
+            run_jobs(sr_fn, jobs, scale, after=sr_fn.write_extras)
+        else:
+            sr_fn = Predictor(module, params, scale, f.tile, f.overlap, f.max_pixels)
+            run_jobs(sr_fn, jobs, scale)
         print(f"wrote {len(jobs)} image(s) to {out}")
     except KeyboardInterrupt:
         interrupted("stopped; the images written so far are complete")
@@ -232,6 +302,8 @@ def run() -> None:
     flags.DEFINE_integer("tile", 512, "LR tile size for large images")
     flags.DEFINE_integer("overlap", 32, "LR tile overlap")
     flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")
+    flags.DEFINE_string("beta", "0", "adaptive ensembles: eq. 8 beta (0: most accurate)")
+    flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
     app.run(main)
 
 

@@ -40,6 +40,7 @@ _REGISTRY: dict[str, str] = {
     "sls": "jaxsr.methods.sls",
     "l1_filter": "jaxsr.methods.l1_filter",
     "fmp": "jaxsr.methods.fmp",
+    "mse_estimator": "jaxsr.methods.mse_estimator",
 }
 
 

@@ -14,7 +14,8 @@ A method sees three pytrees:
 The training step (`jaxsr.train.step`) does, for a batch:
 
     p = model_params(trainable, state)
-    loss = task_loss(model(p, lr), hr) + aux_loss(trainable, state)     # + method metrics
+    loss = task_loss(p, lr, hr) + aux_loss(trainable, state)     # + method metrics
+           # task_loss default: the config's loss of model(p, lr) against hr
     updates = optimizer(base).update(grad(loss), opt_state, trainable, **state)
     trainable = apply_updates(trainable, updates)
     state = update_state(trainable, state, step)
@@ -63,6 +64,22 @@ class Method:
         """The params the model sees (differentiable w.r.t. `trainable`)."""
         del state
         return trainable
+
+    def task_loss(
+        self,
+        apply: Callable[[Any, jax.Array], jax.Array],
+        params: Any,
+        state: dict,
+        lr: jax.Array,
+        hr: jax.Array,
+        loss: Callable[[jax.Array, jax.Array], jax.Array],
+    ) -> tuple[jax.Array, dict]:
+        """(the task loss, metrics to log) of the model params `params` on a batch: `apply` is
+        the config model's forward pass, `loss` the config's `train.loss`. The default is
+        `loss(apply(params, lr), hr)`; a method whose model is not an SR network (the MSE
+        estimators of adaptive inference) overrides it."""
+        del state
+        return loss(apply(params, lr), hr), {}
 
     def aux_loss(self, trainable: Any, state: dict, step: jax.Array) -> tuple[Any, dict] | None:
         """(scalar added to the task loss, metrics to log), or None for no auxiliary loss."""

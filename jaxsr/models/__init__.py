@@ -18,6 +18,7 @@ from flax import traverse_util
 from jaxsr.models.carn import CARN
 from jaxsr.models.edsr import EDSR
 from jaxsr.models.esrb import ESRB
+from jaxsr.models.estimator import MSEEstimator
 from jaxsr.models.imdn import IMDN
 from jaxsr.models.layers import Widths, as_widths
 from jaxsr.models.msrresnet import MSRResNet
@@ -33,6 +34,7 @@ class ModelSpec:
     scales: tuple[int, ...]
     defaults: dict[str, Any]
     description: str
+    kind: str = "sr"  # "sr": LR image -> SR image; "estimator": LR tiles -> MSE estimates
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -69,18 +71,28 @@ register(
     ModelSpec("esrb", ESRB, (2, 3, 4), {}, "ESRB-6-256, FMP's baseline (a reconstruction)"),
     "esrb-6-256",
 )
+register(
+    ModelSpec(
+        "mse_estimator",
+        MSEEstimator,
+        (2, 3, 4),
+        {},
+        "SLS adaptive inference: one light CNN per candidate predicting its tile log-MSE",
+        kind="estimator",
+    )
+)
 
 
-def names() -> list[str]:
-    """Canonical model names."""
-    return sorted({s.name for s in _REGISTRY.values()})
+def names(kind: str | None = "sr") -> list[str]:
+    """Canonical model names of one kind ("sr": the SR models; None: every entry)."""
+    return sorted({s.name for s in _REGISTRY.values() if kind is None or s.kind == kind})
 
 
 def spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(names())}") from None
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(names(None))}") from None
 
 
 def create(name: str, scale: int = 4, **overrides: Any) -> nn.Module:
@@ -140,6 +152,7 @@ __all__ = [
     "EDSR",
     "ESRB",
     "IMDN",
+    "MSEEstimator",
     "MSRResNet",
     "RFDN",
     "ModelSpec",

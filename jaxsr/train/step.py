@@ -73,14 +73,17 @@ def make_train_step(
         x = batch["lr"].astype(jnp.float32) / 255.0
         y = batch["hr"].astype(jnp.float32) / 255.0
 
+        def apply(p, lr):
+            return model.apply({"params": p}, lr)
+
         def loss_fn(trainable):
             p = method.model_params(trainable, state.extra)
-            task = loss_fn_(model.apply({"params": p}, x), y)
+            task, task_metrics = method.task_loss(apply, p, state.extra, x, y, loss_fn_)
             aux = method.aux_loss(trainable, state.extra, state.step)
             if aux is None:
-                return task, {}
+                return task, task_metrics
             value, metrics = aux
-            return task + value, {"task_loss": task, **metrics}
+            return task + value, {"task_loss": task, **task_metrics, **metrics}
 
         (value, aux_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grad_norm = optax.tree.norm(grads)
