@@ -188,8 +188,6 @@ def evaluate_adaptive(
                     g = ens.grid(*lr.shape[:2])
                     res = ens(lr, choices=np.full(g.shape, arg))
                 log["seconds"] += time.perf_counter() - t0
-                if "alone" in head:  # no estimators run for a single candidate
-                    res.macs -= res.choices.size * ens.est_macs
                 log["macs"].append(res.macs)
                 log["counts"] += np.bincount(res.choices.ravel(), minlength=len(names))
                 return res.image
@@ -202,6 +200,7 @@ def evaluate_adaptive(
             res["gmacs"] = float(np.mean(log["macs"])) / 1e9
             res["sr_seconds"] = log["seconds"]
             res["share"] = (log["counts"] / max(log["counts"].sum(), 1)).tolist()
+            res["tiles"] = log["counts"].tolist()
             entry["sets"][set_name] = res
             if show:
                 what = f"beta={arg:g}" if "beta" in head else f"alone: {names[arg]}"
@@ -279,6 +278,9 @@ def main(argv: list[str]) -> None:
     from jaxsr.convert import parse_overrides
 
     quiet_logs()
+    from jaxsr import compile_cache
+
+    compile_cache.enable()  # one compile per image shape, reused by later runs
     f = flags.FLAGS
     if len(argv) > 1:
         fail(f"unexpected arguments: {argv[1:]}", code=2)

@@ -38,3 +38,57 @@ def layer_n_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "")
     plt.close(fig)
     tmp.replace(out)
     return out
+
+
+def psnr_time_plot(points: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """PSNR against wall time (like SLS Fig. 7, with seconds instead of GMACs): `points`
+    ({"label", "seconds", "psnr", "kind"}; kind "adaptive" points are joined in order, others
+    are single marks) to `path`, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not points:
+        raise ValueError("psnr_time_plot: no points")
+    out = Path(path)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ada = [p for p in points if p["kind"] == "adaptive"]
+    if ada:
+        ax.plot(
+            [p["seconds"] for p in ada],
+            [p["psnr"] for p in ada],
+            "o-",
+            color="tab:blue",
+            label="adaptive (beta)",
+        )
+        for p in ada:
+            ax.annotate(
+                p["label"],
+                (p["seconds"], p["psnr"]),
+                fontsize=6,
+                xytext=(3, -8),
+                textcoords="offset points",
+            )
+    for p in points:
+        if p["kind"] != "adaptive":
+            ax.scatter([p["seconds"]], [p["psnr"]], marker="s", color="tab:red")
+            ax.annotate(
+                p["label"],
+                (p["seconds"], p["psnr"]),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xlabel("wall time per image (s)")
+    ax.set_ylabel("Y-PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

@@ -4,6 +4,7 @@ params, SLS budget step, per-layer N) from an experiment directory.
     python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]
     python -m jaxsr.results_table --ratio MODEL_DIR   # kept / dense MACs of its masked convs
     python -m jaxsr.results_table --structured OUT RUN [RUN ...]  # seeds pooled: RUN_s<k>
+    python -m jaxsr.results_table --adaptive EVAL_JSON  # `jaxsr.evaluate --beta` of an ensemble
 
 `--ratio` gives the SLS `target` that matches a uniform N:M baseline's MACs (the convs it
 masks, at the 1280x720 output): uniform N:M on a layer whose input channels are not a
@@ -161,7 +162,45 @@ def markdown(res: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def adaptive_markdown(doc: dict) -> str:
+    """One row per beta and per candidate alone: Y-PSNR / SSIM, GMACs per image, SR seconds
+    per set, and the share of tiles per candidate (candidates in cost order as given)."""
+    names = [Path(c).parent.name if c != "bicubic" else c for c in doc["candidates"]]
+    sets = list(doc["runs"][0]["sets"])
+    head = (
+        ["run"] + [f"{s} Y-PSNR / SSIM / GMACs / s" for s in sets] + ["tiles: " + " / ".join(names)]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in doc["runs"]:
+        what = (
+            f"beta {r['beta']:g}"
+            if "beta" in r
+            else f"{Path(r['alone']).parent.name if r['alone'] != 'bicubic' else 'bicubic'} alone"
+        )
+        cells = [what]
+        for s in sets:
+            x = r["sets"][s]
+            cells.append(
+                f"{x['psnr_y']:.3f} / {x['ssim_y']:.4f} / {x['gmacs']:.3f} / {x['sr_seconds']:.1f}"
+            )
+        share = [sum(r["sets"][s]["tiles"][i] for s in sets) for i in range(len(names))]
+        total = sum(share) or 1.0
+        cells.append(" / ".join(f"{v / total:.2f}" for v in share) if "beta" in r else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--adaptive"]:
+        if len(argv) != 2:
+            print("usage: python -m jaxsr.results_table --adaptive EVAL_JSON", file=sys.stderr)
+            return 2
+        try:
+            print(adaptive_markdown(json.loads(Path(argv[1]).read_text())), end="")
+        except (FileNotFoundError, ValueError, KeyError) as e:
+            print(f"error: {argv[1]}: {e}", file=sys.stderr)
+            return 1
+        return 0
     if argv[:1] == ["--ratio"] and len(argv) == 2:
         try:
             print(f"{masked_macs_ratio(Path(argv[1])):.6f}")

@@ -234,6 +234,9 @@ def main(argv: list[str]) -> None:
     from jaxsr.convert import parse_overrides
 
     quiet_logs()
+    from jaxsr import compile_cache
+
+    compile_cache.enable()  # one compile per image shape, reused by later runs
     f = flags.FLAGS
     if len(argv) > 1:
         fail(f"unexpected arguments: {argv[1:]}", code=2)

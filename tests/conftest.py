@@ -16,6 +16,12 @@ import jaxsr  # noqa: F401  (its XLA:CPU flags must be set before any test start
 
 REPO = Path(__file__).resolve().parents[1]
 
+# the CLIs' persistent compilation cache (jaxsr.compile_cache): one per test session, not ~/.cache
+if "JAXSR_COMPILE_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["JAXSR_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="jaxsr-xla-cache-")
+
 
 def shared_dir() -> Path | None:
     env = os.environ.get("JAXSR_SHARED")

@@ -73,8 +73,8 @@ def estimator_macs(module: Any, window: int) -> int:
 class Result:
     image: np.ndarray  # (h*s, w*s, 3) float in [0, 1]
     choices: np.ndarray  # (rows, cols) candidate index per tile
-    est_mse: np.ndarray  # (rows, cols, n) estimated MSE per tile and candidate
-    macs: int  # realised: chosen candidates + estimators
+    est_mse: np.ndarray | None  # (rows, cols, n) estimated MSE per tile and candidate
+    macs: int  # realised: chosen candidates + estimators (when they ran)
 
 
 @dataclasses.dataclass
@@ -158,16 +158,26 @@ class Ensemble:
     def __call__(
         self, lr: np.ndarray, beta: float = 0.0, choices: np.ndarray | None = None
     ) -> Result:
-        """Upscale `lr` (h, w, 3; uint8 or float in [0, 1]); `choices` (rows, cols) overrides
-        the router (e.g. one candidate everywhere)."""
+        """Upscale `lr` (h, w, 3; uint8 or float in [0, 1]); `choices` (rows, cols) replaces
+        the router (e.g. one candidate everywhere): then no estimator runs (`est_mse` None)."""
         x = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
         g = self.grid(*x.shape[:2])
         windows = g.extract(x)
-        est = self.estimate(windows)
         if choices is None:
+            est = self.estimate(windows)
             pick = np.asarray(router.choose(self.costs, est, beta))
+            est_macs = len(windows) * self.est_macs
         else:
+            est, est_macs = None, 0
             pick = np.asarray(choices).reshape(-1)
+            if (
+                pick.shape != (len(windows),)
+                or pick.min() < 0
+                or pick.max() >= len(self.candidates)
+            ):
+                raise ValueError(
+                    f"choices: need {g.shape} candidate indices < {len(self.candidates)}"
+                )
         t = self.window * self.scale
         outs = np.zeros((len(windows), t, t, 3), np.float32)
         for i in range(len(self.candidates)):
@@ -175,9 +185,9 @@ class Ensemble:
             if len(idx):
                 outs[idx] = self.run_model(i, windows[idx])
         image = g.assemble(outs)
-        macs = int(self.costs[pick].sum()) + len(windows) * self.est_macs
+        macs = int(self.costs[pick].sum()) + est_macs
         rc = g.shape
-        return Result(image, pick.reshape(rc), est.reshape(*rc, -1), macs)
+        return Result(image, pick.reshape(rc), None if est is None else est.reshape(*rc, -1), macs)
 
     def single(self, lr: np.ndarray, i: int) -> np.ndarray:
         """Candidate `i` alone on the same tiles (no estimators): the tiled baseline."""

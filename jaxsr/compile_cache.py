@@ -1,0 +1,72 @@
+"""JAX's persistent compilation cache for jaxsr's command-line tools.
+
+`evaluate` and `upscale` compile the model once per input shape; a set of images of many sizes
+pays a compile per size on every run (BENCHMARKS.md, "Compilation"). With the cache, a later
+run loads those executables from disk instead: the same XLA programs, so the outputs are
+bit-identical (tests/test_compile_cache.py).
+
+Where: `$JAXSR_COMPILE_CACHE` if set (`0`, `off` or empty-but-set disables it), else
+`~/.cache/jaxsr/xla/<fingerprint>` where the fingerprint hashes the jax and jaxlib versions,
+the machine type, the CPU's feature flags and `XLA_FLAGS`: an executable compiled for one CPU
+is never offered to another one sharing the home directory (a mismatched XLA:CPU executable
+can crash; see jax-ml/jax#38445 for a host where the loader rejects them all, which only costs
+the recompilation). Every compile is cached (no minimum compile time or size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from pathlib import Path
+
+ENV = "JAXSR_COMPILE_CACHE"
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def fingerprint() -> str:
+    import jax
+    import jaxlib
+
+    parts = [
+        jax.__version__,
+        getattr(jaxlib, "__version__", "?"),
+        platform.machine(),
+        _cpu_flags(),
+        os.environ.get("XLA_FLAGS", ""),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path | None:
+    """The directory the tools use, None when disabled."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip().lower() in ("", "0", "off", "false") else Path(value)
+    return Path.home() / ".cache" / "jaxsr" / "xla" / fingerprint()
+
+
+def enable() -> Path | None:
+    """Turn the cache on for this process (before its first compile); returns its directory."""
+    import jax
+
+    path = cache_dir()
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # an unwritable home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

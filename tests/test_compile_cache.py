@@ -1,0 +1,70 @@
+"""The CLIs' persistent compilation cache: a second run loads executables, same bytes out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from jaxsr import compile_cache, model_dir, models
+
+from .conftest import REPO
+
+
+def test_cache_dir_env_and_fingerprint(monkeypatch, tmp_path):
+    monkeypatch.setenv(compile_cache.ENV, "0")
+    assert compile_cache.cache_dir() is None
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path))
+    assert compile_cache.cache_dir() == tmp_path
+    monkeypatch.delenv(compile_cache.ENV)
+    monkeypatch.setenv("XLA_FLAGS", "--a=1")
+    a = compile_cache.cache_dir()
+    monkeypatch.setenv("XLA_FLAGS", "--a=2")
+    b = compile_cache.cache_dir()
+    assert a != b and a.parent == b.parent and a.parent.name == "xla"
+
+
+def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
+    d = tmp_path / "m"
+    over = {"num_feat": 8, "num_block": 2}
+    model = models.create("msrresnet", 2, **over)
+    model_dir.save_model(d, models.init_params(model, 0), "msrresnet", 2, over)
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, shape in enumerate([(13, 17), (20, 11), (13, 17)]):
+        Image.fromarray(rng.integers(0, 256, (*shape, 3), np.uint8)).save(src / f"{i}.png")
+    cache = tmp_path / "cache"
+    env = {**os.environ, compile_cache.ENV: str(cache)}
+
+    def run(out):
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jaxsr.upscale",
+                f"--input={src}",
+                f"--weights={d}",
+                f"--out={out}",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=env,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "AOT" not in r.stderr  # no rejected cache entries
+        return {p.name: np.asarray(Image.open(p)) for p in out.iterdir()}
+
+    first = run(tmp_path / "a")
+    entries = {p.name for p in cache.iterdir()}
+    assert sum("lambda" in n for n in entries) == 2  # one executable per distinct shape
+    second = run(tmp_path / "b")
+    assert {p.name for p in cache.iterdir()} == entries  # nothing recompiled
+    assert first.keys() == second.keys()
+    for k in first:
+        np.testing.assert_array_equal(first[k], second[k])
