@@ -84,9 +84,11 @@ def test_tiles_weights_sum_to_one_and_pointwise_models_are_exact(h, w, core, con
 
 def test_batches_hand_computed():
     assert tiles.batches(37, 16) == [(0, 16, 16), (16, 32, 16), (32, 37, 8)]
-    assert tiles.batches(1, 16) == [(0, 1, 1)]
+    assert tiles.batches(1, 16) == [(0, 1, 8)]
     assert tiles.batches(16, 16) == [(0, 16, 16)]
-    assert tiles.batches(3, 4) == [(0, 3, 4)]
+    assert tiles.batches(3, 4, 2) == [(0, 3, 4)]
+    assert tiles.batches(130, 128) == [(0, 128, 128), (128, 130, 8)]
+    assert tiles.batches(57, 128) == [(0, 57, 64)]
     with pytest.raises(ValueError, match="blend=5"):
         Grid(40, 40, 8, 6, 5, 2)
 

@@ -7,12 +7,13 @@ trained for). `ensemble(lr, beta)` then
 1. cuts the LR image into the `jaxsr.adaptive.tiles.Grid` windows,
 2. runs every MSE estimator on every window (batched),
 3. picks a candidate per tile by eq. 8 (`jaxsr.adaptive.router`),
-4. runs each candidate once over the batch of its own tiles (chunks of `batch`),
+4. runs each candidate once over the batch of its own tiles (padded to a multiple of 8;
+   images with more than `batch` tiles of one candidate: several calls, bounding memory),
 5. blends the tiles' outputs into the HR image,
 
 and returns the image with the choice map and the realised MACs (the chosen candidates'
 MACs on their windows, zeros of N:M weights not counted, plus the estimators'). Every model
-compiles once per (window, batch size) shape.
+compiles once per (window, padded batch) shape: at most batch / 8 shapes.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Ensemble:
     core: int = 32
     context: int = 8
     blend: int = 4
-    batch: int = 16
+    batch: int = 128  # tiles per call: one call per model per image up to ~a 2K image
 
     def __post_init__(self) -> None:
         n = len(self.candidates)
@@ -117,7 +118,7 @@ class Ensemble:
         return np.array([c.macs for c in self.candidates], np.float64)
 
     @classmethod
-    def load(cls, directory: str | Path, blend: int | None = None, batch: int = 16) -> Ensemble:
+    def load(cls, directory: str | Path, blend: int | None = None, batch: int = 128) -> Ensemble:
         from jaxsr import model_dir, models
 
         meta = model_dir.read_meta(directory)

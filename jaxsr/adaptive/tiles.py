@@ -138,14 +138,14 @@ class Grid:
         return out[: self.h * s, : self.w * s]
 
 
-def batches(n: int, batch: int) -> list[tuple[int, int, int]]:
-    """(start, stop, padded size) chunks of n items: full chunks of `batch`, the last one padded
-    to the next power of two (so a model compiles for at most log2(batch) + 1 batch sizes)."""
+def batches(n: int, batch: int, multiple: int = 8) -> list[tuple[int, int, int]]:
+    """(start, stop, padded size) chunks of n items: at most `batch` per chunk, each padded up
+    to a multiple of `multiple` (so a model compiles for at most batch / multiple sizes and
+    wastes fewer than `multiple` slots per chunk)."""
     out = []
     for a in range(0, n, batch):
         b = min(a + batch, n)
-        size = batch if b - a == batch else min(batch, 1 << (b - a - 1).bit_length())
-        out.append((a, b, size))
+        out.append((a, b, min(batch, -(-(b - a) // multiple) * multiple)))
     return out
 
 
