@@ -14,7 +14,7 @@ Commands:
 Arguments (`:key=value,...`): `root` (folder of the candidate runs, default
 workdirs/sls_exp), `runs` (`+`-separated run names under `root`, each with a
 `final_model/`; default sls_1of4+sls_1of8+sls_1of16), `nobicubic` (leave the bicubic
-candidate out), `steps` (default 2000), `core`, `context` (LR pixels of a tile's core and of
+candidate out), `steps` (default 1500), `core`, `context` (LR pixels of a tile's core and of
 its context: 32 and 8), `features` (estimator channels, 16), `seed`, `demo`.
 
 Recipe: the paper trains "the MSE estimators for each candidate model using training

@@ -10,7 +10,8 @@ Where: `$JAXSR_COMPILE_CACHE` if set (`0`, `off` or empty-but-set disables it), 
 the machine type, the CPU's feature flags and `XLA_FLAGS`: an executable compiled for one CPU
 is never offered to another one sharing the home directory (a mismatched XLA:CPU executable
 can crash; see jax-ml/jax#38445 for a host where the loader rejects them all, which only costs
-the recompilation). Every compile is cached (no minimum compile time or size).
+the recompilation). Every compile is cached (no minimum compile time or size), up to 2 GiB
+(least recently used entries are evicted beyond).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import platform
 from pathlib import Path
 
 ENV = "JAXSR_COMPILE_CACHE"
+MAX_BYTES = 2 << 30
 
 
 def _cpu_flags() -> str:
@@ -69,4 +71,5 @@ def enable() -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)  # LRU eviction beyond
     return path

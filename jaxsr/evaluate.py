@@ -236,7 +236,7 @@ def parse_sets(text: str) -> list[str]:
 
 def check_args(f: Any) -> list[str]:
     """Every argument, before any model is loaded or image computed; returns the set names."""
-    from jaxsr import validate
+    from jaxsr import model_dir, validate
 
     sets = parse_sets(f.sets)
     data = Path(f.data)
@@ -252,17 +252,26 @@ def check_args(f: Any) -> list[str]:
             raise ValueError(f"--{name}={value} must be > 0")
     if f.overlap < 0 or 2 * f.overlap >= f.tile:
         raise ValueError(f"--overlap={f.overlap} must be >= 0 and < --tile/2 ({f.tile / 2:g})")
-    if f.model and f.model.lower() != "bicubic":
-        models.spec(f.model)
+    if f.model and f.model.lower() != "bicubic" and models.spec(f.model).kind != "sr":
+        raise ValueError(f"--model={f.model}: not an SR model (an estimator dir needs no --model)")
     if f.weights and not Path(f.weights).exists():
         raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
     if is_estimator(f.weights):
-        if f.model:
-            raise ValueError(f"--weights={f.weights} is an adaptive ensemble; drop --model")
+        if f.model or f.scale or f.override:
+            raise ValueError(
+                f"--weights={f.weights} is an adaptive ensemble: drop --model/--scale/--override"
+            )
         parse_betas(f.beta or "0")
-    elif f.beta or f.alone:
+        if f.blend is not None:
+            from jaxsr.adaptive import tiles
+
+            info = model_dir.read_meta(f.weights).get("info") or {}
+            core, context = int(info.get("core", 0)), int(info.get("context", 0))
+            tiles.Grid(core + 2 * context, core + 2 * context, max(core, 1), context, f.blend)
+    elif f.beta or f.alone or f.blend is not None:
         raise ValueError(
-            f"--beta/--alone need MSE-estimator weights (configs/adaptive.py), not {f.weights}"
+            f"--beta/--alone/--blend need MSE-estimator weights (configs/adaptive.py), "
+            f"not {f.weights}"
         )
     if f.json:
         validate.check_output_file(f.json, "--json")

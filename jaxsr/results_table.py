@@ -164,8 +164,10 @@ def markdown(res: list[dict]) -> str:
 
 def adaptive_markdown(doc: dict) -> str:
     """One row per beta and per candidate alone: Y-PSNR / SSIM, GMACs per image, SR seconds
-    per set, and the share of tiles per candidate (candidates in cost order as given)."""
+    per set, and the share of tiles per candidate (in the ensemble's candidate order)."""
     names = [Path(c).parent.name if c != "bicubic" else c for c in doc["candidates"]]
+    if not doc["runs"]:
+        raise ValueError("no runs (evaluate --beta / --alone)")
     sets = list(doc["runs"][0]["sets"])
     head = (
         ["run"] + [f"{s} Y-PSNR / SSIM / GMACs / s" for s in sets] + ["tiles: " + " / ".join(names)]

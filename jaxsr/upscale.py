@@ -181,9 +181,15 @@ def run_jobs(sr_fn: Any, jobs: list[Job], scale: int, show: bool = True, after: 
 
     bar = Progress(len(jobs), "upscale") if show else None
     for job in jobs:
-        write_png_atomic(job.target, upscale_image(sr_fn, job.source, scale))
-        if after is not None:
-            after(job)
+        image = upscale_image(sr_fn, job.source, scale)
+        try:
+            write_png_atomic(job.target, image)
+            if after is not None:
+                after(job)
+        except BaseException:  # a job's outputs appear together or not at all
+            for p in (job.target, *(job.target.with_name(job.target.stem + e) for e in CHOICES)):
+                p.unlink(missing_ok=True)
+            raise
         if bar:
             bar.update(postfix=job.target.name)
 
@@ -264,11 +270,20 @@ def main(argv: list[str]) -> None:
         if adaptive:
             from jaxsr.adaptive import Ensemble
 
-            (beta,) = parse_betas(f.beta)
+            if f.model or f.scale or f.override:
+                raise ValueError(
+                    f"--weights={f.weights} is an adaptive ensemble: "
+                    "drop --model/--scale/--override"
+                )
+            betas = parse_betas(f.beta)
+            if len(betas) != 1:
+                raise ValueError(f"--beta={f.beta!r}: upscale takes one value")
+            beta = betas[0]
             ens = Ensemble.load(f.weights, blend=f.blend)
+            ens.grid(ens.window, ens.window)  # a bad --blend: one line, before compute
             scale = ens.scale
         else:
-            if f.blend is not None or f.beta != "0":
+            if f.blend is not None or parse_betas(f.beta) != [0.0]:
                 raise ValueError(f"--beta/--blend need MSE-estimator weights, not {f.weights}")
             module, params, _, scale = load_model_and_params(
                 f.model, f.scale, f.weights, parse_overrides(f.override)

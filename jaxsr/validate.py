@@ -91,6 +91,12 @@ def check_train_config(cfg: Any) -> None:
     from jaxsr import models, nonfinite, optim
 
     models.create(cfg.model.name, int(cfg.model.scale), **dict(cfg.model.get("overrides", {})))
+    kind = models.spec(cfg.model.name).kind
+    if kind != "sr" and cfg.get("method", "dense") != "mse_estimator":
+        raise ValueError(
+            f"model.name={cfg.model.name!r} is an {kind}, not an SR model: train it with "
+            "configs/adaptive.py (method mse_estimator)"
+        )
     scale = int(cfg.model.scale)
     for key in (
         "train.steps",

@@ -5,11 +5,11 @@
 # (configs/adaptive.py, STEPS steps) and the ensemble is evaluated on Set14 and B100 for every
 # beta in BETAS, with every candidate alone on the same tiles (jaxsr.evaluate --alone).
 # Rerunning skips finished parts and resumes a killed training. Usage:
-#   launch/adaptive_experiment.sh [OUT=workdirs/adaptive] [STEPS=2000] [BETAS=0,0.05,...]
+#   launch/adaptive_experiment.sh [OUT=workdirs/adaptive] [STEPS=1500] [BETAS=0,0.05,...]
 #                                 [CANDS=workdirs/sls_exp]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-workdirs/adaptive}; STEPS=${2:-2000}; BETAS=${3:-0,0.02,0.05,0.1,0.2,0.5,1}
+OUT=${1:-workdirs/adaptive}; STEPS=${2:-1500}; BETAS=${3:-0,0.02,0.05,0.1,0.2,0.5,1}
 CANDS=${4:-workdirs/sls_exp}
 SHARED=${JAXSR_SHARED:-../shared}
 mkdir -p "$OUT"

@@ -18,9 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 # the CLIs' persistent compilation cache (jaxsr.compile_cache): one per test session, not ~/.cache
 if "JAXSR_COMPILE_CACHE" not in os.environ:
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["JAXSR_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="jaxsr-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAXSR_COMPILE_CACHE"], True)
 
 
 def shared_dir() -> Path | None:

@@ -77,9 +77,19 @@ def test_tiles_weights_sum_to_one_and_pointwise_models_are_exact(h, w, core, con
     near = np.repeat(np.repeat(win, scale, 1), scale, 2)
     whole = np.repeat(np.repeat(lr, scale, 0), scale, 1)
     np.testing.assert_allclose(g.assemble(near), whole, atol=1e-6)
-    # every core is covered exactly once by the choice map
-    cover = g.expand(np.arange(g.shape[0] * g.shape[1]).reshape(g.shape))
+    # the cores partition the image: each tile's core is one constant block of the map
+    n = g.shape[0] * g.shape[1]
+    assert g.shape == (-(-h // core), -(-w // core))  # no tile lies wholly in the padding
+    cover = g.expand(np.arange(n).reshape(g.shape))
     assert cover.shape == (h * scale, w * scale)
+    np.testing.assert_array_equal(np.unique(cover), np.arange(n))
+    counts = np.bincount(cover.ravel(), minlength=n)
+    sizes = [
+        (min(r.stop, h) - r.start) * (min(c.stop, w) - c.start) * scale * scale
+        for r in g.rows
+        for c in g.cols
+    ]
+    np.testing.assert_array_equal(counts, sizes)
 
 
 def test_batches_hand_computed():
@@ -91,6 +101,8 @@ def test_batches_hand_computed():
     assert tiles.batches(57, 128) == [(0, 57, 64)]
     with pytest.raises(ValueError, match="blend=5"):
         Grid(40, 40, 8, 6, 5, 2)
+    small = Grid(30, 30, 32, 8, 4, 4)  # smaller than one window: one tile, padded
+    assert small.shape == (1, 1) and small.extract(np.zeros((30, 30, 3))).shape == (1, 48, 48, 3)
 
 
 def test_bicubic_matches_the_matlab_resize():
@@ -177,6 +189,29 @@ def test_bad_ensembles_are_one_line_errors(tiny_ensemble, tmp_path):
     est = models.create("mse_estimator", 2, num_candidates=3)
     with pytest.raises(ValueError, match="3 outputs, 2 candidates"):
         Ensemble([Candidate("bicubic", None, None, 1)] * 2, est, None, 2)
+    # a candidate retrained after its estimators: refused
+    import shutil
+
+    from jaxsr.adaptive.ensemble import params_digest
+
+    stale = tmp_path / "stale"
+    shutil.copytree(root, stale)
+    meta = model_dir.read_meta(stale / "est")
+    m = models.create("edsr_baseline", 2, num_feat=8, num_block=1)
+    meta["info"]["candidates"][0] = str(stale / "edsr")
+    meta["info"]["params_sha256"] = [params_digest(models.init_params(m, 0)), None]
+    (stale / "est" / "jaxsr_model.json").write_text(json.dumps(meta))
+    Ensemble.load(stale / "est")  # the same params: fine
+    shutil.rmtree(stale / "edsr")
+    model_dir.save_model(
+        stale / "edsr",
+        models.init_params(m, 7),
+        "edsr_baseline",
+        2,
+        {"num_feat": 8, "num_block": 1},
+    )
+    with pytest.raises(ValueError, match="changed since its estimators were trained"):
+        Ensemble.load(stale / "est")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         from jaxsr.adaptive.ensemble import load_candidate
 
@@ -204,7 +239,7 @@ def test_estimator_training_lowers_held_out_error(tiny_ensemble, tmp_path):
     from jaxsr.train.stages import run
 
     root, _, _ = tiny_ensemble
-    cfg = _estimator_config([str(root / "edsr"), "bicubic"], 60)
+    cfg = _estimator_config([str(root / "edsr"), "bicubic"], 600)
     run(cfg, tmp_path / "w", quiet=True)
     trained = Ensemble.load(tmp_path / "w" / "final_model")
     meta = model_dir.read_meta(tmp_path / "w" / "final_model")
@@ -223,6 +258,10 @@ def test_estimator_training_lowers_held_out_error(tiny_ensemble, tmp_path):
     before, after = log_mse_error(init, held), log_mse_error(trained, held)
     assert after["tiles"] == before["tiles"] > 20
     assert np.mean(after["abs_log_err"]) < 0.5 * np.mean(before["abs_log_err"]), (before, after)
+    # and it predicts per tile: better than the best constant per candidate (the held-out
+    # median log MSE, which a bias-only estimator could at most learn)
+    const = log_mse_error(init, held, constant=True)
+    assert np.mean(after["abs_log_err"]) < np.mean(const["abs_log_err"]), (const, after)
 
 
 def test_task_loss_is_the_log_mse_of_each_candidate(tiny_ensemble):
@@ -274,6 +313,10 @@ def test_config_errors_name_the_key(tiny_ensemble, tmp_path):
         check(cfg)
     cfg = _estimator_config(["bicubic", "bicubic"], 5)
     with pytest.raises(ValueError, match="twice"):
+        check(cfg)
+    cfg = _estimator_config([str(root / "edsr"), "bicubic"], 5)
+    cfg.method = "dense"  # an estimator is no SR model to train densely
+    with pytest.raises(ValueError, match="is an estimator, not an SR model"):
         check(cfg)
 
 

@@ -64,6 +64,21 @@ def load_candidate(spec: str, scale: int, window: int) -> Candidate:
     return Candidate(str(path), module, params, macs)
 
 
+def params_digest(params: Any) -> str | None:
+    """sha256 (16 hex) of a params pytree (paths and float32 bytes); None for None."""
+    import hashlib
+
+    from flax import traverse_util
+
+    if params is None:
+        return None
+    h = hashlib.sha256()
+    for k, v in sorted(traverse_util.flatten_dict(params, sep="/").items()):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(np.asarray(v, np.float32)).tobytes())
+    return h.hexdigest()[:16]
+
+
 def estimator_macs(module: Any, window: int) -> int:
     from jaxsr import complexity
 
@@ -72,7 +87,7 @@ def estimator_macs(module: Any, window: int) -> int:
 
 @dataclasses.dataclass
 class Result:
-    image: np.ndarray  # (h*s, w*s, 3) float in [0, 1]
+    image: np.ndarray  # (h*s, w*s, 3) float, not clipped (as the models' outputs)
     choices: np.ndarray  # (rows, cols) candidate index per tile
     est_mse: np.ndarray | None  # (rows, cols, n) estimated MSE per tile and candidate
     macs: int  # realised: chosen candidates + estimators (when they ran)
@@ -134,6 +149,13 @@ class Ensemble:
         scale = int(meta["scale"])
         window = int(info["core"]) + 2 * int(info["context"])
         cands = [load_candidate(s, scale, window) for s in info["candidates"]]
+        digests = info.get("params_sha256") or [None] * len(cands)
+        for c, digest in zip(cands, digests, strict=True):
+            if digest is not None and params_digest(c.params) != digest:
+                raise ValueError(
+                    f"{directory}: candidate {c.name} changed since its estimators were trained "
+                    "(params differ); retrain them"
+                )
         return cls(
             cands,
             module,
@@ -170,15 +192,16 @@ class Ensemble:
             est_macs = len(windows) * self.est_macs
         else:
             est, est_macs = None, 0
-            pick = np.asarray(choices).reshape(-1)
+            pick = np.asarray(choices)
+            n = len(self.candidates)
             if (
-                pick.shape != (len(windows),)
+                pick.shape != g.shape
+                or not np.issubdtype(pick.dtype, np.integer)
                 or pick.min() < 0
-                or pick.max() >= len(self.candidates)
+                or pick.max() >= n
             ):
-                raise ValueError(
-                    f"choices: need {g.shape} candidate indices < {len(self.candidates)}"
-                )
+                raise ValueError(f"choices: need a {g.shape} integer array of indices < {n}")
+            pick = pick.reshape(-1)
         t = self.window * self.scale
         outs = np.zeros((len(windows), t, t, 3), np.float32)
         for i in range(len(self.candidates)):
@@ -205,7 +228,8 @@ PALETTE = np.array(
 
 def choice_map(image: np.ndarray, choices: np.ndarray, grid: tiles.Grid) -> np.ndarray:
     """uint8 (H, W, 3): the SR image in grey tinted per tile by the chosen candidate (colour
-    i = PALETTE[i]: red = the costliest ... ), core borders in black, like SLS Fig. 3."""
+    PALETTE[i % 6] for candidate i in the ensemble's order: red, orange, green, blue, purple,
+    brown), core borders in black, like SLS Fig. 3."""
     grey = np.clip(image, 0, 1).mean(axis=-1, keepdims=True) * 255.0
     colour = PALETTE[grid.expand(choices) % len(PALETTE)]
     out = 0.5 * grey + 0.5 * colour
@@ -219,10 +243,14 @@ def choice_map(image: np.ndarray, choices: np.ndarray, grid: tiles.Grid) -> np.n
     return np.round(out).astype(np.uint8)
 
 
-def log_mse_error(ens: Ensemble, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+def log_mse_error(
+    ens: Ensemble, pairs: list[tuple[np.ndarray, np.ndarray]], constant: bool = False
+) -> dict[str, Any]:
     """How good the estimators are on (lr, hr) uint8 pairs: per candidate the mean |log f -
-    log MSE| over the tiles' cores, and how often argmin f = argmin MSE (the true best)."""
-    errs, hits, n = [], 0, 0
+    log MSE| over the tiles' cores, and how often argmin f = argmin MSE (the true best).
+    `constant`: score instead the best constant predictor (per candidate, the median of
+    the true log MSEs: the floor of an estimator that ignores its input)."""
+    ests, trues = [], []
     s = ens.scale
     for lr, hr in pairs:
         g = ens.grid(*lr.shape[:2])
@@ -246,11 +274,17 @@ def log_mse_error(ens: Ensemble, pairs: list[tuple[np.ndarray, np.ndarray]]) -> 
                         true[k, i] = np.mean((o - t) ** 2)
                     k += 1
         ok = np.all(true > 0, axis=1)
-        errs.append(np.abs(np.log(est[ok]) - np.log(true[ok])))
-        hits += int(np.sum(np.argmin(est[ok], 1) == np.argmin(true[ok], 1)))
-        n += int(ok.sum())
-    e = np.concatenate(errs)
-    return {"tiles": n, "abs_log_err": e.mean(axis=0).tolist(), "best_match": hits / max(n, 1)}
+        ests.append(est[ok])
+        trues.append(true[ok])
+    est, true = np.concatenate(ests), np.concatenate(trues)
+    lt = np.log(true)
+    le = np.broadcast_to(np.median(lt, axis=0), lt.shape) if constant else np.log(est)
+    hits = int(np.sum(np.argmin(le, 1) == np.argmin(lt, 1)))
+    return {
+        "tiles": len(lt),
+        "abs_log_err": np.abs(le - lt).mean(axis=0).tolist(),
+        "best_match": hits / max(len(lt), 1),
+    }
 
 
 def make_sr_fn(ens: Ensemble, beta: float, sink: Callable[[Result], None] | None = None):

@@ -1,4 +1,4 @@
-"""SLS eq. 8: per tile, the cheapest candidate that is accurate enough.
+"""SLS eq. 8: per tile, a trade-off between a candidate's cost and its estimated error.
 
 With candidates sorted by cost, C_1 >= ... >= C_n (C_n: the cheapest, e.g. bicubic), and
 f_i(x) the estimated MSE of candidate i on tile x, the choice is

@@ -4,7 +4,8 @@ The LR image is cut into cores of `core` x `core` pixels (the last row/column of
 shorter). Each core is processed inside a window of `core + 2 * context` pixels around it,
 shifted inwards at the image borders so that every window lies inside the image and all have
 one shape (one compilation per model and batch size). Images smaller than a window are
-padded by edge replication and the output cropped. A tile's output is used over its core
+padded by edge replication (not exact: a whole-image run sees the convs' zero padding there)
+and the output cropped; cores cover the image only. A tile's output is used over its core
 widened by `blend` LR pixels on sides facing another core, with linear cross-fade weights
 that sum to one everywhere (`blend = 0`: hard cores). With `context - blend` at least the
 receptive field of a model (in LR pixels), running one model on every tile reproduces its
@@ -26,15 +27,17 @@ class AxisTile:
     window: int  # window origin (the window is `Grid.window` long)
 
 
-def axis_tiles(length: int, core: int, context: int) -> list[AxisTile]:
-    """Cores and window origins along one axis of `length` >= core + 2 * context pixels."""
+def axis_tiles(length: int, core: int, context: int, padded: int | None = None) -> list[AxisTile]:
+    """Cores over `length` image pixels and their window origins in an axis of `padded` >=
+    core + 2 * context pixels (default `length`; more when a small image was padded)."""
     window = core + 2 * context
-    if length < window:
-        raise ValueError(f"axis of {length} px is shorter than the window {window}")
+    padded = length if padded is None else padded
+    if padded < window or padded < length:
+        raise ValueError(f"axis of {padded} px is shorter than the window {window} or the image")
     out = []
     for a in range(0, length, core):
         b = min(a + core, length)
-        out.append(AxisTile(a, b, min(max(a - context, 0), length - window)))
+        out.append(AxisTile(a, b, min(max(a - context, 0), padded - window)))
     return out
 
 
@@ -80,11 +83,11 @@ class Grid:
 
     @property
     def rows(self) -> list[AxisTile]:
-        return axis_tiles(self.padded[0], self.core, self.context)
+        return axis_tiles(self.h, self.core, self.context, self.padded[0])
 
     @property
     def cols(self) -> list[AxisTile]:
-        return axis_tiles(self.padded[1], self.core, self.context)
+        return axis_tiles(self.w, self.core, self.context, self.padded[1])
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -131,11 +134,11 @@ class Grid:
     def expand(self, per_tile: np.ndarray) -> np.ndarray:
         """A per-tile value map (rows, cols) at HR size (h*s, w*s), each core filled."""
         s = self.scale
-        out = np.zeros((self.padded[0] * s, self.padded[1] * s), per_tile.dtype)
+        out = np.zeros((self.h * s, self.w * s), per_tile.dtype)
         for i, r in enumerate(self.rows):
             for j, c in enumerate(self.cols):
                 out[r.start * s : r.stop * s, c.start * s : c.stop * s] = per_tile[i, j]
-        return out[: self.h * s, : self.w * s]
+        return out
 
 
 def batches(n: int, batch: int, multiple: int = 8) -> list[tuple[int, int, int]]:

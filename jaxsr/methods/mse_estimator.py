@@ -14,7 +14,9 @@ context, blend), which `jaxsr.adaptive.Ensemble.load`, `jaxsr.evaluate --beta` a
 
 What the paper leaves open and is chosen here: the estimator architecture, the regression
 target (log MSE, an L1 loss), the window/core sizes (32 + 2 x 8 LR pixels), and the error
-measure (RGB in [0, 1]).
+measure (RGB in [0, 1]). Training always scores the centred core of a window; at inference
+the windows of border cores are shifted inwards (the core sits off-centre) and the last
+row/column of cores may be shorter: a small train/test mismatch.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def check_config(cfg: Any) -> None:
 
 
 def recipe(cfg: Any) -> list[Stage]:
-    from jaxsr.adaptive.ensemble import load_candidate
+    from jaxsr.adaptive.ensemble import load_candidate, params_digest
 
     a = cfg.adaptive
     scale = int(cfg.model.scale)
@@ -169,6 +171,7 @@ def recipe(cfg: Any) -> list[Stage]:
         info = {
             "candidates": specs,
             "macs_per_window": [c.macs for c in cands],
+            "params_sha256": [params_digest(c.params) for c in cands],
             "core": int(a.core),
             "context": int(a.context),
             "blend": int(a.blend),
