@@ -1,9 +1,10 @@
 """JAX's persistent compilation cache for jaxsr's command-line tools.
 
 `evaluate` and `upscale` compile the model once per input shape; a set of images of many sizes
-pays a compile per size on every run (BENCHMARKS.md, "Compilation"). With the cache, a later
-run loads those executables from disk instead: the same XLA programs, so the outputs are
-bit-identical (tests/test_compile_cache.py).
+pays a compile per size on every run (BENCHMARKS.md, "Compilation"), and `train` compiles its
+step again on every resume. With the cache, a later run loads those executables from disk
+instead: the same XLA programs, so the outputs are bit-identical (tests/test_compile_cache.py;
+the kill-and-resume tests compare resumed training bit for bit).
 
 Where: `$JAXSR_COMPILE_CACHE` if set (`0`, `off` or empty-but-set disables it), else
 `~/.cache/jaxsr/xla/<fingerprint>` where the fingerprint hashes the jax and jaxlib versions,

@@ -4,7 +4,8 @@ Runs the recipe of `config.method` (its stages, `jaxsr.train.stages`). Config ov
 `--config.train.steps=1000`; variants: `--config=configs/nm_oneshot.py:model=rfdn,demo`.
 A run restarted with the same `--workdir` resumes from its latest checkpoint. Errors (bad
 config or paths, divergence, no loadable checkpoint) are one line on stderr with exit code 1;
-Ctrl-C saves a checkpoint of the current step and exits with code 130.
+Ctrl-C saves a checkpoint of the current step and exits with code 130. Compiled programs
+go to the persistent cache of `jaxsr.compile_cache` (`JAXSR_COMPILE_CACHE=0` turns it off).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def main(argv: list[str]) -> None:
     from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
+    from jaxsr import compile_cache
+
+    compile_cache.enable()  # a resumed or repeated run loads its compiled step from disk
     try:
         cfg = _CONFIG.value
     except Exception as e:  # the config file raised while loading (syntax error, bad variant)
