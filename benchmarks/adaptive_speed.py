@@ -70,7 +70,7 @@ def main() -> None:
     names = [
         Path(c.name).parent.name if c.module is not None else "bicubic" for c in ens.candidates
     ]
-    runs: dict[str, object] = {f"beta {b:g}": float(b) for b in a.betas.split(",")}
+    runs: dict[str, object] = {f"beta {float(b):g}": float(b) for b in a.betas.split(",")}
     for i, n in enumerate(names):
         runs[f"{n} alone (tiles)"] = ("tiles", i)
         if ens.candidates[i].module is not None:
