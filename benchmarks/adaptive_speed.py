@@ -151,7 +151,6 @@ def main() -> None:
                 "kind": "adaptive" if r["run"].startswith("beta") else "alone",
             }
             for r in rows
-            if "whole image" not in r["run"]
         ]
         psnr_time_plot(pts, a.plot, f"RFDN x4 SLS candidates + bicubic, {len(images)} images")
 
