@@ -30,7 +30,7 @@ small demo MSRResNet x4 (32 features, 4 blocks) for 300 steps on the embedded im
 """
 
 from jaxsr import methods
-from jaxsr.configs_lib import base_config, demo_data, parse_arg, shared_dir
+from jaxsr.configs_lib import base_config, demo_data, parse_arg, shared_train_data
 
 
 def get_config(arg: str | None = None):
@@ -75,20 +75,11 @@ def get_config(arg: str | None = None):
         c.adaptive.candidates = tuple(f"{a.root}/{r}/final_model" for r in runs) + (
             () if a.nobicubic else ("bicubic",)
         )
-        train_root = shared_dir() / "data" / "train"
-        c.data.train = {
-            "builder": "sr_folder",
-            "split": "train",
-            "splits": {
-                "train": [
-                    (str(train_root / s / "HR"), None) for s in ("T91", "BSD200", "General100")
-                ]
-            },
-        }
+        shared_train_data(c)
         core, context, steps, lr = (
             a.core or 32,
             8 if a.context < 0 else a.context,
-            a.steps or 2000,
+            a.steps or 1500,
             1e-3,
         )
         c.train.log_every, c.ckpt.every = 50, 500

@@ -26,7 +26,7 @@ cores; Demo Y-PSNR ~31.85 dB vs 31.47 dB for bicubic (measured, README).
 
 import os
 
-from jaxsr.configs_lib import base_config, demo_data, shared_dir
+from jaxsr.configs_lib import base_config, demo_data, shared_dir, shared_train_data
 
 
 def get_config(arg: str | None = None):
@@ -44,16 +44,7 @@ def get_config(arg: str | None = None):
         c.eval.every, c.ckpt.every = 100, 100
         return c
     if arg == "shared":
-        train_root = shared_dir() / "data" / "train"
-        c.data.train = {
-            "builder": "sr_folder",
-            "split": "train",
-            "splits": {
-                "train": [
-                    (str(train_root / s / "HR"), None) for s in ("T91", "BSD200", "General100")
-                ]
-            },
-        }
+        shared_train_data(c)
     elif arg:
         raise ValueError(f"configs/dense.py: unknown variant {arg!r} (use ':demo' or ':shared')")
     else:

@@ -83,6 +83,18 @@ def demo_data(c: ml_collections.ConfigDict) -> None:
     c.eval.select = "Demo/psnr_y"
 
 
+def shared_train_data(c: ml_collections.ConfigDict) -> None:
+    """Train on ../shared/data/train: T91 + BSD200 + General100 HR (LR made by the builder)."""
+    root = shared_dir() / "data" / "train"
+    c.data.train = {
+        "builder": "sr_folder",
+        "split": "train",
+        "splits": {
+            "train": [(str(root / s / "HR"), None) for s in ("T91", "BSD200", "General100")]
+        },
+    }
+
+
 def load_sibling(this_file: str, name: str):
     """Import another config file of the same folder by path (works from any cwd)."""
     import importlib.util

@@ -11,6 +11,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def _save(fig, out: Path) -> Path:
+    """Write `fig` to `out` via a temporary sibling and a rename; close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
 def layer_n_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
     """Bar chart of `rows` ({"layer", "n", "m"}, as `jaxsr.methods.sls.layer_table`) to
     `path` (PNG/SVG/PDF by suffix); written atomically."""
@@ -32,12 +44,7 @@ def layer_n_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "")
     ax.legend(fontsize=7, loc="upper right")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return _save(fig, out)
 
 
 def psnr_time_plot(points: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
@@ -86,9 +93,4 @@ def psnr_time_plot(points: Sequence[dict], path: str | os.PathLike, title: str =
     ax.legend(fontsize=7, loc="lower right")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return _save(fig, out)
