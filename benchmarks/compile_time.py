@@ -81,9 +81,9 @@ def worker(kind: str, data: Path, weights: Path) -> dict:
         from jaxsr.inference import Predictor
         from jaxsr.model_dir import load_model
 
-        compile_cache.enable()  # $JAXSR_COMPILE_CACHE, set by the parent
+        cache = compile_cache.enable()  # $JAXSR_COMPILE_CACHE, set by the parent
         module, params, _ = load_model(weights)
-        sr = Predictor(module, params, SCALE)
+        sr = Predictor(module, params, SCALE, cache_dir=cache)  # as evaluate/upscale do
     passes = []
     for _ in range(2):
         t0 = time.perf_counter()

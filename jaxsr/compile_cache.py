@@ -13,6 +13,10 @@ is never offered to another one sharing the home directory (a mismatched XLA:CPU
 can crash; see jax-ml/jax#38445 for a host where the loader rejects them all, which only costs
 the recompilation). Every compile is cached (no minimum compile time or size), up to 2 GiB
 (least recently used entries are evicted beyond).
+
+A hit in JAX's cache still traces and lowers the model per shape; `evaluate` and `upscale`
+therefore also keep their model executables in `jaxsr.exec_cache` (in the directory
+`enable()` returned), which loads them without tracing.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 ENV = "JAXSR_COMPILE_CACHE"
 MAX_BYTES = 2 << 30
+_ENABLED: Path | None = None
 
 
 def _cpu_flags() -> str:
@@ -73,4 +78,12 @@ def enable() -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)  # LRU eviction beyond
+    global _ENABLED
+    _ENABLED = path
     return path
+
+
+def enabled_dir() -> Path | None:
+    """The directory `enable()` turned on in this process, else None (`jaxsr.exec_cache`
+    stores its executables there too)."""
+    return _ENABLED

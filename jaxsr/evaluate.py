@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsr import metrics, models
+from jaxsr import compile_cache, metrics, models
 from jaxsr.data.benchmark import BenchmarkSet, load_set
 from jaxsr.data.images import write_png
 from jaxsr.data.imresize import upscale
@@ -119,7 +119,9 @@ def evaluate(
         from jaxsr.inference import Predictor
 
         module, params, name, scale = load_model_and_params(model, scale, weights, overrides or {})
-        sr_fn = Predictor(module, params, scale, tile, overlap, max_pixels)
+        sr_fn = Predictor(
+            module, params, scale, tile, overlap, max_pixels, cache_dir=compile_cache.enabled_dir()
+        )
     out: dict[str, Any] = {"model": name, "scale": scale, "weights": weights, "sets": {}}
     for set_name in sets:
         bset = load_set(data, set_name, scale)
@@ -287,8 +289,6 @@ def main(argv: list[str]) -> None:
     from jaxsr.convert import parse_overrides
 
     quiet_logs()
-    from jaxsr import compile_cache
-
     compile_cache.enable()  # one compile per image shape, reused by later runs
     f = flags.FLAGS
     if len(argv) > 1:

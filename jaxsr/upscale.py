@@ -298,7 +298,15 @@ def main(argv: list[str]) -> None:
             sr_fn = AdaptiveFn(ens, beta)
             run_jobs(sr_fn, jobs, scale, after=sr_fn.write_extras)
         else:
-            sr_fn = Predictor(module, params, scale, f.tile, f.overlap, f.max_pixels)
+            sr_fn = Predictor(
+                module,
+                params,
+                scale,
+                f.tile,
+                f.overlap,
+                f.max_pixels,
+                cache_dir=compile_cache.enabled_dir(),
+            )
             run_jobs(sr_fn, jobs, scale)
         print(f"wrote {len(jobs)} image(s) to {out}")
     except KeyboardInterrupt:

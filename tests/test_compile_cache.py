@@ -63,6 +63,7 @@ def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
     first = run(tmp_path / "a")
     entries = {p.name for p in cache.iterdir()}
     assert sum("lambda" in n for n in entries) >= 2  # at least one per distinct image shape
+    assert sum(n.endswith("-jaxsr-exec") for n in entries) == 2  # one per shape (exec_cache)
     second = run(tmp_path / "b")
     assert {p.name for p in cache.iterdir()} == entries  # nothing recompiled
     assert first.keys() == second.keys()

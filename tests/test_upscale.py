@@ -119,7 +119,7 @@ def test_tiled_and_whole_image_agree_and_compile_once_per_shape(tiny):
     p = Predictor(model, params, 2)
     for _ in range(3):
         p(rgb)
-    assert p._fn._cache_size() == 1
+    assert p._fn.cache_size() == 1
 
 
 def test_exif_orientation_globs_and_phase_one_checks(tmp_path, tiny):

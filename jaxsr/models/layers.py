@@ -60,6 +60,21 @@ def kaiming_normal_scaled(scale: float = 0.1) -> Initializer:
     return nn.initializers.variance_scaling(2.0 * scale * scale, "fan_in", "normal")
 
 
+def _param(module: nn.Module, name: str, init: Initializer, shape: tuple[int, ...]) -> jax.Array:
+    """`module.param(name, init, shape, float32)` without Flax's apply-time shape check, which
+    traces the initializer under `eval_shape` for every param on every trace (~60% of tracing
+    a model; BENCHMARKS.md, "Compilation"); the shape is checked here directly instead."""
+    if module.has_variable("params", name):
+        value = module.get_variable("params", name)
+        if np.shape(value) != shape:
+            raise ValueError(
+                f"param {'/'.join(module.scope.path)}/{name}: shape {np.shape(value)}, "
+                f"the module expects {shape}"
+            )
+        return value
+    return module.param(name, init, shape, jnp.float32)
+
+
 class Conv2d(nn.Module):
     """A conv with PyTorch's arguments: explicit symmetric padding, groups, bias.
 
@@ -84,7 +99,7 @@ class Conv2d(nn.Module):
                 f"channels {cin}->{self.features} not divisible by groups={self.groups}"
             )
         init = self.kernel_init or torch_default_kernel_init()
-        kernel = self.param("kernel", init, (k, k, cin // self.groups, self.features), jnp.float32)
+        kernel = _param(self, "kernel", init, (k, k, cin // self.groups, self.features))
         y = conv_nhwc(x, kernel.astype(x.dtype), self.stride, pad, self.groups)
         if self.use_bias:
             fan_in = (cin // self.groups) * k * k
@@ -94,7 +109,7 @@ class Conv2d(nn.Module):
                 if self.kernel_init is not None
                 else lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -bound, bound)
             )
-            bias = self.param("bias", bias_init, (self.features,), jnp.float32)
+            bias = _param(self, "bias", bias_init, (self.features,))
             y = y + bias.astype(x.dtype)
         return y
 
