@@ -84,12 +84,21 @@ def worker(kind: str, data: Path, weights: Path) -> dict:
         cache = compile_cache.enable()  # $JAXSR_COMPILE_CACHE, set by the parent
         module, params, _ = load_model(weights)
         sr = Predictor(module, params, SCALE, cache_dir=cache)  # as evaluate/upscale do
-    passes = []
+    passes, per_image = [], []
     for _ in range(2):
         t0 = time.perf_counter()
-        outs = [np.asarray(sr(x)) for x in images]
+        outs = []
+        for x in images:
+            t1 = time.perf_counter()
+            outs.append(np.asarray(sr(x)))
+            per_image.append(time.perf_counter() - t1)
         passes.append(time.perf_counter() - t0)
-    return {"first": passes[0], "second": passes[1], "digest": _digest(outs)}
+    out = {"first": passes[0], "second": passes[1], "digest": _digest(outs)}
+    if kind == "jax":  # executables loaded / compiled by jaxsr.exec_cache in the first pass
+        out.update(loads=sr._fn.loads, compiles=sr._fn.compiles)
+    pairs = zip(per_image[:100], per_image[100:], strict=True)
+    out["slowest"] = sorted((round(a - b, 4), i) for i, (a, b) in enumerate(pairs))[-5:]
+    return out
 
 
 def main() -> None:

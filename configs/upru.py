@@ -33,7 +33,7 @@ def build(method: str, arg: str | None):
     """The UPru/DUPru config for `method` ('upru' or 'dupru') and variant `arg`."""
     variant = arg or ""
     dense = load_sibling(__file__, "dense.py")
-    c = dense.get_config({"demo": "demo", "rfdn": "shared"}.get(variant))
+    c = dense.get_config({"demo": "demo", "rfdn": "shared", "small": "shared"}.get(variant))
     c.method = method
     c.pruning = methods.default_config(method)
     if variant == "demo":
@@ -48,8 +48,13 @@ def build(method: str, arg: str | None):
         c.pruning.percent, c.pruning.rounds = 10.0, 4
         c.train.steps, c.eval.every, c.ckpt.every = 2000, 2000, 500
         c.eval.sets = ("Set5",)  # per round; launch/prune_experiment.sh evaluates all sets
+    elif variant == "small":
+        c.model.overrides = {"num_feat": 32, "num_block": 4}
+        c.train.steps, c.train.log_every = 1000, 50
+        c.eval.every, c.ckpt.every = 1000, 500
+        c.eval.sets = ("Set5",)  # per round; experiments/dupru_small.py evaluates all sets
     elif variant:
-        raise ValueError(f"configs/{method}.py: unknown variant {variant!r} (demo, rfdn)")
+        raise ValueError(f"configs/{method}.py: unknown variant {variant!r} (demo, rfdn, small)")
     else:
         c.train.steps = 60_000
     return c

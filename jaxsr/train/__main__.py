@@ -2,10 +2,12 @@
 
 Runs the recipe of `config.method` (its stages, `jaxsr.train.stages`). Config overrides:
 `--config.train.steps=1000`; variants: `--config=configs/nm_oneshot.py:model=rfdn,demo`.
-A run restarted with the same `--workdir` resumes from its latest checkpoint. Errors (bad
-config or paths, divergence, no loadable checkpoint) are one line on stderr with exit code 1;
-Ctrl-C saves a checkpoint of the current step and exits with code 130. Compiled programs
-go to the persistent cache of `jaxsr.compile_cache` (`JAXSR_COMPILE_CACHE=0` turns it off).
+`--check` validates the config and workdir without training and prints the recipe's stages
+(`{"stages": [{"name", "steps"}, ...]}`). A run restarted with the same `--workdir` resumes
+from its latest checkpoint. Errors (bad config or paths, divergence, no loadable
+checkpoint) are one line on stderr with exit code 1; Ctrl-C saves a checkpoint of the
+current step and exits with code 130. Compiled programs go to the persistent cache of
+`jaxsr.compile_cache` (`JAXSR_COMPILE_CACHE=0` turns it off).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (path[:variant])")
 _WORKDIR = flags.DEFINE_string("workdir", None, "output directory (checkpoints, logs, models)")
+_CHECK = flags.DEFINE_bool(
+    "check", False, "only check the config and workdir; print the recipe's stages as JSON"
+)
 
 
 def main(argv: list[str]) -> None:
@@ -35,6 +40,13 @@ def main(argv: list[str]) -> None:
     if not workdir:
         fail("--workdir is required (or set config.workdir)")
     try:
+        if _CHECK.value:
+            import json
+
+            from jaxsr.train import stages
+
+            print(json.dumps(stages.check_only(cfg, workdir)))
+            return
         train.run(cfg, workdir)
     except KeyboardInterrupt:
         interrupted("stopped; rerun the same command to resume from the latest checkpoint, if any")

@@ -225,6 +225,7 @@ def fit(
     best = {"step": -1, "value": -math.inf}
     last_eval: dict[str, float] = {}
     start = int(initial.get("step", 0)) if initial else 0
+    first_step = start  # where this stage's training began (a rewind point's step)
     if initial and initial.get("data_state") is not None:
         it.set_state(initial["data_state"])
 
@@ -367,6 +368,7 @@ def fit(
     final_params = state.ema_params if ema_decay > 0 else state.params
     summary = {
         "steps": total,
+        "first_step": first_step,
         "resumed_from": latest,
         "wall_s": time.perf_counter() - t_start,
         "best": best,

@@ -88,6 +88,19 @@ def check(cfg: Any) -> list[Stage]:
     return stages
 
 
+def check_only(cfg: Any, workdir: str | os.PathLike) -> dict:
+    """What `run` checks before any compute, without writing anything: the config, the
+    recipe, the workdir (writable; if started, by the same recipe). Returns the stages."""
+    stages = check(cfg)
+    root = Path(workdir).absolute()
+    near = next(p for p in (root, *root.parents) if p.exists())
+    if not near.is_dir() or not os.access(near, os.W_OK | os.X_OK):
+        raise ValueError(f"workdir={workdir}: {near} is not a writable directory")
+    if (root / RECIPE).exists() and not cfg.get("distributed", False):
+        _check_same_recipe(cfg, root)
+    return {"stages": [{"name": s.name, "steps": int(s.steps)} for s in stages]}
+
+
 def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]:
     """Run (or resume) every stage of `cfg.method`'s recipe; returns the stage reports."""
     stages = check(cfg)

@@ -1,0 +1,53 @@
+"""Run an experiment: `python -m jaxsr.experiment --spec=experiments/NAME.py[:variant]`.
+
+Trains what is not finished (a killed call resumes where it stopped), evaluates, and writes
+the results folder (`--out`, default `results/<spec name>`): `runs/<run>.json`,
+`results.csv`, `results.json`, `report.md` (tables, mean ± std over seeds) and plots.
+`--only=a,b` does just those runs now; `--report` only rewrites the folder from the
+records present. Training workdirs go to `--workdirs` (default `workdirs/<spec name>`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from absl import app, flags
+
+_SPEC = flags.DEFINE_string("spec", None, "spec file (path[:variant])", required=True)
+_OUT = flags.DEFINE_string("out", None, "results folder (default results/<spec name>)")
+_WORKDIRS = flags.DEFINE_string("workdirs", None, "training workdirs (default workdirs/<name>)")
+_ONLY = flags.DEFINE_list("only", [], "run names to do now (default: all unfinished)")
+_REPORT = flags.DEFINE_bool("report", False, "only rewrite the results folder from its records")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from jaxsr.cli import fail, interrupted, quiet_logs
+
+    quiet_logs()
+    from jaxsr import compile_cache
+    from jaxsr.experiment import report, runner
+    from jaxsr.experiment.spec import load_spec
+
+    try:
+        spec = load_spec(_SPEC.value, runner.REPO)
+        out = Path(_OUT.value or f"results/{spec.name}")
+        work = Path(_WORKDIRS.value or f"workdirs/{spec.name}")
+        if _REPORT.value:
+            records = runner.load_records(out, spec)
+            if not records:
+                raise FileNotFoundError(f"{out}/runs: no records of spec {spec.name}")
+        else:
+            compile_cache.enable()
+            records = runner.run_experiment(spec, out.absolute(), work.absolute(), _ONLY.value)
+        path = report.write(out, spec, records)
+        print(f"wrote {path} ({len(records)} records)")
+    except KeyboardInterrupt:
+        interrupted("stopped; rerun the same command to resume")
+    except Exception as e:
+        fail(e)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,230 @@
+"""A results folder from run records: `results.json`, `results.csv`, markdown tables in the
+papers' layout (mean ± sample std over seeds) and plots; `report.md` puts them together
+(what `RESULTS.md` includes, `jaxsr.experiment.results_md`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxsr import validate
+from jaxsr.experiment.spec import Spec
+
+CSV_FIELDS = (
+    "name",
+    "group",
+    "budget",
+    "seed",
+    "method",
+    "model",
+    "scale",
+    "steps",
+    "sparsity_convs",
+    "sparsity_masked",
+    "params",
+    "nonzero_params",
+    "gmacs",
+    "dense_gmacs",
+    "train_wall_s",
+    "eval_wall_s",
+    "hardware",
+    "commit",
+)
+
+
+def flat_rows(records: Sequence[dict], sets: Sequence[str]) -> list[dict[str, Any]]:
+    """One flat row per record (the CSV): identity, complexity, times, metrics per set."""
+    rows = []
+    for r in records:
+        hw = r.get("hardware", {})
+        row: dict[str, Any] = {
+            "name": r["name"],
+            "group": r["run"]["group"],
+            "budget": r["run"].get("budget", ""),
+            "seed": r["run"].get("seed", 0),
+            "method": r.get("method", r.get("baseline", "")),
+            "model": r.get("model", ""),
+            "scale": r.get("scale", ""),
+            "steps": r.get("steps", ""),
+            "sparsity_convs": r.get("sparsity_convs", ""),
+            "sparsity_masked": r.get("sparsity_masked", ""),
+            "params": r.get("params", ""),
+            "nonzero_params": r.get("nonzero_params", ""),
+            "gmacs": r.get("gmacs", ""),
+            "dense_gmacs": r.get("dense_gmacs", ""),
+            "train_wall_s": r.get("train_wall_s", ""),
+            "eval_wall_s": r.get("eval_wall_s", ""),
+            "hardware": f"{hw.get('cpu', '')}, {hw.get('cores', '')} cores, "
+            f"{hw.get('devices', '')}",
+            "commit": (r.get("code") or {}).get("commit") or "",
+        }
+        for s in sets:
+            for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"):
+                row[f"{s}/{k}"] = r["eval"].get(s, {}).get(k, "")
+        rows.append(row)
+    return rows
+
+
+def groups(records: Sequence[dict]) -> list[tuple[tuple[str, str], list[dict]]]:
+    """Records pooled over seeds by (group, budget), in first-appearance order."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        out.setdefault((r["run"]["group"], r["run"].get("budget", "")), []).append(r)
+    return list(out.items())
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (ddof 1; None for one value)."""
+    a = np.asarray(values, np.float64)
+    return float(a.mean()), (float(a.std(ddof=1)) if a.size > 1 else None)
+
+
+def _cell(values: Sequence[float], digits: int) -> str:
+    m, s = mean_std(values)
+    return f"{m:.{digits}f}" if s is None else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def table(records: Sequence[dict], sets: Sequence[str], space: str = "y") -> str:
+    """Markdown: one row per (method, budget), PSNR / SSIM per set in `space` ("y" or "rgb")
+    as mean ± std over the seeds, with non-zero params, GMACs (1280x720 output), sparsity
+    of the conv weights and training steps."""
+    head = ["method", "budget", "seeds", "steps", "conv sparsity", "non-zero params", "GMACs"]
+    head += [f"{s} PSNR / SSIM" for s in sets]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for (group, budget), recs in groups(records):
+        trained = "steps" in recs[0]
+        cells = [
+            group,
+            budget or "",
+            str(len(recs)) if trained else "",
+            str(recs[0]["steps"]) if trained else "",
+            f"{100 * mean_std([r['sparsity_convs'] for r in recs])[0]:.2f} %"
+            if "sparsity_convs" in recs[0]
+            else "",
+            f"{mean_std([r['nonzero_params'] for r in recs])[0]:,.0f}"
+            if "nonzero_params" in recs[0]
+            else "",
+            f"{mean_std([r['gmacs'] for r in recs])[0]:.2f}" if "gmacs" in recs[0] else "",
+        ]
+        for s in sets:
+            p = [r["eval"][s][f"psnr_{space}"] for r in recs]
+            q = [r["eval"][s][f"ssim_{space}"] for r in recs]
+            cells.append(f"{_cell(p, 3)} / {_cell(q, 4)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str:
+    """Markdown: every run's `metric` per set (the spread behind the means)."""
+    head = ["run", "seed", *sets]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in records:
+        if "steps" not in r:
+            continue
+        vals = [f"{r['eval'][s][metric]:.3f}" for s in sets]
+        lines.append(
+            f"| {r['run']['group']} {r['run'].get('budget', '')} | "
+            f"{r['run']['seed']} | " + " | ".join(vals) + " |"
+        )
+    return "\n".join(lines)
+
+
+def _csv(rows: list[dict], sets: Sequence[str]) -> str:
+    fields = list(CSV_FIELDS) + [
+        f"{s}/{k}" for s in sets for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+    ]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def summary_lines(records: Sequence[dict]) -> list[str]:
+    """Hardware, commits and wall times of the records (for the report's header)."""
+    trained = [r for r in records if "steps" in r]
+    if not trained:
+        return []
+    hw = sorted(
+        {
+            f"{r['hardware']['cpu']} ({r['hardware']['cores']} cores, {r['hardware']['devices']})"
+            for r in trained
+        }
+    )
+    commits = sorted(
+        {
+            (r["code"]["commit"] or "?")[:7] + ("+dirty" if r["code"]["dirty"] else "")
+            for r in trained
+        }
+    )
+    dates = sorted({r.get("date", "") for r in trained})
+    walls = [r["train_wall_s"] for r in trained]
+    out = [
+        f"- hardware: {'; '.join(hw)}",
+        f"- code: commit {', '.join(commits)}; dates {', '.join(d for d in dates if d)}",
+        f"- training wall time per run: {_fmt_s(min(walls))} – {_fmt_s(max(walls))} "
+        f"(total {_fmt_s(sum(walls))}; evaluation "
+        f"{_fmt_s(sum(r['eval_wall_s'] for r in trained))})",
+    ]
+    return out
+
+
+def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
+    """Write results.json, results.csv, the tables, the plots and report.md into `out`;
+    returns report.md's path."""
+    from jaxsr.experiment import plots
+
+    sets = list(spec.sets)
+    rows = flat_rows(records, sets)
+    validate.write_text_atomic(out / "results.json", json.dumps(rows, indent=1) + "\n")
+    validate.write_text_atomic(out / "results.csv", _csv(rows, sets))
+    made = []
+    if records and "pareto" in spec.plots:
+        made.append(("PSNR vs GMACs", plots.pareto(records, sets, spec.metric, out / "pareto.png")))
+    if records and "sparsity" in spec.plots and any("layers" in r for r in records):
+        made.append(("per-layer sparsity", plots.layer_sparsity(records, out / "sparsity.png")))
+    if records and "curves" in spec.plots and any("curves" in r for r in records):
+        made.append(("training curves", plots.curves(records, out / "curves.png")))
+    trained = [r for r in records if "steps" in r]
+    n_todo = len(spec.runs) - len(trained)
+    text = [spec.description.strip(), ""]
+    text += summary_lines(records)
+    if n_todo:
+        text.append(f"- **incomplete: {n_todo} of {len(spec.runs)} runs not finished yet**")
+    text += [
+        "",
+        "Y channel (PSNR dB / SSIM, mean ± sample std over seeds):",
+        "",
+        table(records, sets, "y"),
+        "",
+        "RGB:",
+        "",
+        table(records, sets, "rgb"),
+        "",
+        f"Every run ({spec.metric}):",
+        "",
+        seed_table(records, sets, spec.metric),
+        "",
+    ]
+    text += [f"![{title}]({p.name})" for title, p in made]
+    text += ["", "Records: `runs/*.json`; flat table: `results.csv`."]
+    path = out / "report.md"
+    validate.write_text_atomic(path, "\n".join(text).strip() + "\n")
+    return path
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)

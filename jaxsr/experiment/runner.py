@@ -1,0 +1,219 @@
+"""Run an experiment spec: train every run (resumable, finished runs skipped), evaluate its
+final model, record it, then write the results folder (`jaxsr.experiment.report`).
+
+Layout: training workdirs under `WORKDIRS/<run>` (large: checkpoints), records under
+`OUT/runs/<run>.json` (small, self-contained: what tables, plots and RESULTS.md are made of).
+A run whose record exists is done; a run whose workdir exists resumes (the trainer's own
+resume, bit-identical); its flags are checked against the record / workdir first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jaxsr import validate
+from jaxsr.experiment import record
+from jaxsr.experiment.spec import Run, Spec
+
+REPO = Path(__file__).resolve().parents[2]
+FORMAT = 1
+
+
+def _train_cmd(run: Run, workdir: Path, check: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "jaxsr.train", *run.flags(), f"--workdir={workdir}"]
+    return cmd + (["--check"] if check else [])
+
+
+def _shown(cmd: list[str]) -> str:
+    """The command as a user would type it (python -m ..., paths as given)."""
+    return " ".join(["python", *cmd[1:]])
+
+
+def _run_text(run: Run) -> dict[str, Any]:
+    return {
+        "group": run.group,
+        "budget": run.budget,
+        "seed": run.seed,
+        "config": run.config,
+        "overrides": {k: str(v) for k, v in run.overrides.items()},
+    }
+
+
+def check_runs(
+    spec: Spec, out: Path, workdirs: Path, log: Callable[[str], None]
+) -> dict[str, list[str]]:
+    """The runs still to do, each with its recipe's stage names, after checking each (record
+    vs spec; the trainer's own config and workdir checks, `jaxsr.train --check`) before any
+    training."""
+    todo: dict[str, list[str]] = {}
+    for run in spec.runs:
+        rec_path = out / "runs" / f"{run.run_name}.json"
+        if rec_path.exists():
+            rec = json.loads(rec_path.read_text())
+            if rec.get("run") != _run_text(run):
+                raise ValueError(
+                    f"{rec_path}: recorded with other settings than spec run {run.run_name} "
+                    "now has; delete the record (and its workdir) or rename the run"
+                )
+            continue
+        cmd = _train_cmd(run, workdirs / run.run_name, check=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if r.returncode != 0:
+            lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+            raise ValueError(f"run {run.run_name}: {lines[-1] if lines else 'check failed'}")
+        stages = json.loads(r.stdout.strip().splitlines()[-1])["stages"]
+        todo[run.run_name] = [s["name"] for s in stages]
+    log(f"{spec.name}: {len(spec.runs) - len(todo)} run(s) recorded, {len(todo)} to do")
+    return todo
+
+
+def train(run: Run, workdir: Path, log: Callable[[str], None]) -> float:
+    """Train (or resume) one run in a subprocess; its output goes to `WORKDIR.log`. Returns
+    the wall seconds of this call."""
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    cmd = _train_cmd(run, workdir)
+    log(f"train {run.run_name}: {_shown(cmd)}")
+    t0 = time.perf_counter()
+    logfile = workdir.parent / f"{workdir.name}.log"
+    with logfile.open("a") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+    if r.returncode != 0:
+        tail = [ln for ln in logfile.read_text().splitlines() if ln.strip()][-1:]
+        raise RuntimeError(
+            f"run {run.run_name} failed (exit {r.returncode}; log {logfile}): "
+            f"{tail[0] if tail else ''}"
+        )
+    return time.perf_counter() - t0
+
+
+def evaluate_model(model: str, spec: Spec, scale: int | None = None) -> dict[str, Any]:
+    """{set: {psnr_rgb, ssim_rgb, psnr_y, ssim_y, seconds}} of a model dir or "bicubic"."""
+    from jaxsr.evaluate import evaluate
+
+    if model == "bicubic":
+        res = evaluate("bicubic", scale, None, spec.data, list(spec.sets), show=False)
+    else:
+        res = evaluate(None, None, model, spec.data, list(spec.sets), show=False)
+    return {
+        s: {k: float(v[k]) for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "seconds")}
+        for s, v in res["sets"].items()
+    }
+
+
+def make_record(
+    run: Run, workdir: Path, stages: list[str], spec: Spec, call_wall_s: float
+) -> dict[str, Any]:
+    """The record of a finished run (evaluates its final model)."""
+    dirs = record.stage_dirs(workdir, stages)
+    model = dirs[-1] / "final_model"
+    t0 = time.perf_counter()
+    ev = evaluate_model(str(model), spec)
+    eval_s = time.perf_counter() - t0
+    cfg = json.loads((dirs[0] / "config.json").read_text())
+    curves = record.curves(workdir, stages)
+    return {
+        "format": FORMAT,
+        "name": run.run_name,
+        "run": _run_text(run),
+        "method": cfg.get("method", ""),
+        "command": _shown(_train_cmd(run, workdir)),
+        "workdir": str(workdir),
+        "stages": stages,
+        "steps": curves["steps"],
+        **record.model_facts(model),
+        "eval": ev,
+        "train_wall_s": record.train_wall_s(workdir, stages),
+        "run_wall_s": call_wall_s,  # this runner call's training wall time (0: trained earlier)
+        "eval_wall_s": eval_s,
+        "curves": curves,
+        "hardware": record.hardware(),
+        "code": record.git_version(REPO),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+
+
+def baseline_record(name: str, model: str, spec: Spec, scale: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"format": FORMAT, "name": name, "baseline": model}
+    if model != "bicubic":
+        out.update(record.model_facts(Path(model)))
+    out.update(
+        {
+            "run": {"group": name, "budget": "", "seed": 0},
+            "eval": evaluate_model(model, spec, scale),
+            "hardware": record.hardware(),
+            "code": record.git_version(REPO),
+        }
+    )
+    return out
+
+
+def run_experiment(
+    spec: Spec,
+    out: Path,
+    workdirs: Path,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """Do what is left of `spec` and return every record (runs, then baselines). `only`:
+    names of the runs to do now (the others are left as they are; the report includes all
+    finished ones)."""
+    spec.check()
+    if not Path(spec.data).is_dir():
+        raise FileNotFoundError(f"spec {spec.name}: data {spec.data} is not a directory")
+    if only:
+        unknown = sorted(set(only) - {r.run_name for r in spec.runs})
+        if unknown:
+            raise ValueError(f"--only: no runs {unknown} in spec {spec.name}")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    todo = check_runs(spec, out, workdirs, log)
+    for run in spec.runs:
+        if run.run_name not in todo or (only and run.run_name not in only):
+            continue
+        wd, stages = workdirs / run.run_name, todo[run.run_name]
+        wall = 0.0 if record.finished(wd, stages) else train(run, wd, log)
+        rec = make_record(run, wd, stages, spec, wall)
+        path = out / "runs" / f"{run.run_name}.json"
+        validate.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
+        ev = rec["eval"]
+        log(
+            f"done {run.run_name}: {rec['steps']} steps, train {rec['train_wall_s']:.0f} s; "
+            + ", ".join(f"{s} {v[spec.metric]:.3f}" for s, v in ev.items())
+        )
+    scale = spec.scale or _scale(out, spec)
+    for name, model in spec.baselines.items():
+        path = out / "runs" / f"{name}.json"
+        if not path.exists() and scale:
+            rec = baseline_record(name, model, spec, scale)
+            validate.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
+    return load_records(out, spec)
+
+
+def _scale(out: Path, spec: Spec) -> int:
+    for run in spec.runs:
+        p = out / "runs" / f"{run.run_name}.json"
+        if p.exists():
+            return int(json.loads(p.read_text())["scale"])
+    return 0
+
+
+def load_records(out: Path, spec: Spec | None = None) -> list[dict]:
+    """The records of a results folder: the spec's runs and baselines in spec order (those
+    finished), or every record in the folder."""
+    d = out / "runs"
+    if spec is None:
+        return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
+    names = [r.run_name for r in spec.runs] + list(spec.baselines)
+    return [json.loads((d / f"{n}.json").read_text()) for n in names if (d / f"{n}.json").exists()]
+
+
+def environ_note() -> str:
+    """Threads/env that change timings (recorded with the report)."""
+    keys = ("XLA_FLAGS", "JAXSR_COMPILE_CACHE", "OMP_NUM_THREADS")
+    return ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ)
