@@ -79,4 +79,5 @@ def get_spec(arg: str | None = None) -> Spec:
         description=__doc__.split("\n", 3)[3] if not demo else "Demo of the DUPru spec.",
         baselines={"bicubic": "bicubic"},
         scale=4,
+        out="workdirs/dupru_small_demo/results" if demo else "",
     )

@@ -23,6 +23,7 @@ class MetricWriter:
     def __init__(self, workdir: str | os.PathLike, tensorboard: bool = True, enabled: bool = True):
         self.path = Path(workdir) / "metrics.jsonl"
         self.tb_dir = Path(workdir) / "tensorboard"
+        self.images_dir = Path(workdir) / "images"
         self.enabled = enabled
         self.tensorboard = tensorboard
         self._tb = None
@@ -36,7 +37,7 @@ class MetricWriter:
             self._tb = SummaryWriter(logdir=str(self.tb_dir))
 
     def truncate_after(self, step: int) -> None:
-        """Keep records with `step` <= `step`; rebuild the event files from them."""
+        """Keep records (and images) with `step` <= `step`; rebuild the event files from them."""
         if not self.enabled:
             return
         keep: list[str] = []
@@ -60,7 +61,14 @@ class MetricWriter:
             for ln in keep:
                 rec = json.loads(ln)
                 self._scalars(int(rec.pop("step")), rec.pop("kind", "train"), rec)
-            self.flush()
+        for tmp in self.images_dir.glob("*/*.tmp"):  # cut by a kill
+            tmp.unlink()
+        for png in sorted(self.images_dir.glob("*/*.png")):
+            if not png.stem.isdigit() or int(png.stem) > step:
+                png.unlink()
+            elif self.tensorboard:
+                self._image(png.parent.name, int(png.stem), _read_png(png))
+        self.flush()
 
     def _scalars(self, step: int, kind: str, values: dict[str, Any]) -> None:
         self._open_tb()
@@ -69,6 +77,32 @@ class MetricWriter:
         for k, v in values.items():
             if isinstance(v, float) and math.isfinite(v):
                 self._tb.add_scalar(f"{kind}/{k}", v, step)
+        if kind == "sparsity" and values:  # the spread of sparsity over the layers
+            import numpy as np
+
+            vals = np.asarray([v for v in values.values() if isinstance(v, float)], np.float64)
+            self._tb.add_histogram("sparsity_of_layers", vals, step, bins=np.linspace(0, 1, 21))
+
+    def _image(self, tag: str, step: int, image: Any) -> None:
+        self._open_tb()
+        if self._tb is not None:
+            self._tb.add_image(f"samples/{tag}", image, step, dataformats="HWC")
+
+    def write_image(self, step: int, tag: str, image: Any) -> None:
+        """An HxWx3 uint8 image: saved as `images/<tag>/<step>.png` (kept on a resume up to
+        the resumed step, like metrics.jsonl) and shown in TensorBoard under samples/<tag>."""
+        if not self.enabled:
+            return
+        import numpy as np
+        from PIL import Image
+
+        path = self.images_dir / tag / f"{int(step):09d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        Image.fromarray(np.asarray(image, np.uint8)).save(tmp, format="PNG")
+        tmp.replace(path)
+        if self.tensorboard:
+            self._image(tag, int(step), image)
 
     def write(self, step: int, kind: str, values: dict[str, Any]) -> None:
         if not self.enabled:
@@ -94,6 +128,14 @@ class MetricWriter:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+def _read_png(path: Path) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
 
     try:
         spec = load_spec(_SPEC.value, runner.REPO)
-        out = Path(_OUT.value or f"results/{spec.name}")
+        out = Path(_OUT.value or spec.out or f"results/{spec.name}")
         work = Path(_WORKDIRS.value or f"workdirs/{spec.name}")
         if _REPORT.value:
             records = runner.load_records(out, spec)
@@ -42,7 +42,9 @@ def main(argv: list[str]) -> None:
             compile_cache.enable()
             records = runner.run_experiment(spec, out.absolute(), work.absolute(), _ONLY.value)
         path = report.write(out, spec, records)
-        print(f"wrote {path} ({len(records)} records)")
+        print(f"\n{spec.name}: Y-PSNR / SSIM, mean ± std over seeds\n")
+        print(report.table(records, list(spec.sets), "y"))
+        print(f"\nwrote {path} ({len(records)} records; plots and CSV beside it)")
     except KeyboardInterrupt:
         interrupted("stopped; rerun the same command to resume")
     except Exception as e:

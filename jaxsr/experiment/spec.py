@@ -61,6 +61,7 @@ class Spec:
     baselines: Mapping[str, str] = dataclasses.field(default_factory=dict)
     plots: Sequence[str] = ("pareto", "sparsity", "curves")
     scale: int = 0  # for baselines ("bicubic"); 0: taken from the runs' models
+    out: str = ""  # default results folder (relative to the cwd); "": results/<name>
 
     def check(self) -> None:
         """One-line ValueErrors for a malformed spec, before any compute."""

@@ -59,18 +59,50 @@ def load_eval_sets(cfg: Any, scale: int) -> list[BenchmarkSet]:
     return [load_set(root, name, scale) for name in cfg.eval.sets]
 
 
-def evaluate_params(pred: Predictor, params: Any, sets: list[BenchmarkSet]) -> dict[str, float]:
-    """Mean Y-PSNR/SSIM (and RGB PSNR) per set: keys like `Set5/psnr_y`."""
+def evaluate_params(
+    pred: Predictor, params: Any, sets: list[BenchmarkSet], sample: dict | None = None
+) -> dict[str, float]:
+    """Mean Y-PSNR/SSIM (and RGB PSNR) per set: keys like `Set5/psnr_y`. `sample` (a dict)
+    receives the first image of the first set: its name, LR, SR (uint8) and HR."""
     pred.params = params
     out: dict[str, float] = {}
     for bset in sets:
-        vals = [
-            sr_metrics.all_metrics(sr_metrics.to_uint8(pred(p.lr)), p.hr, bset.scale)
-            for p in bset.pairs
-        ]
+        vals = []
+        for p in bset.pairs:
+            sr = sr_metrics.to_uint8(pred(p.lr))
+            if sample is not None and not sample:
+                sample.update(name=f"{bset.name}/{p.name}", lr=p.lr, sr=sr, hr=p.hr)
+            vals.append(sr_metrics.all_metrics(sr, p.hr, bset.scale))
         for k in ("psnr_y", "ssim_y", "psnr_rgb"):
             out[f"{bset.name}/{k}"] = float(np.mean([v[k] for v in vals]))
     return out
+
+
+def sample_crop(sample: dict, scale: int, size: int = 96) -> np.ndarray:
+    """Bicubic | SR | HR side by side: the centre `size` x `size` HR pixels (a multiple of
+    `scale`; the whole image if smaller), for TensorBoard."""
+    from jaxsr.data.imresize import upscale
+
+    lr, hr = sample["lr"], sample["hr"]
+    ch, cw = (min(size, d) // scale for d in hr.shape[:2])
+    y0, x0 = (lr.shape[0] - ch) // 2, (lr.shape[1] - cw) // 2
+    bic = upscale(lr, scale)
+    ys, xs = slice(y0 * scale, (y0 + ch) * scale), slice(x0 * scale, (x0 + cw) * scale)
+    gap = np.full((ch * scale, 2, 3), 255, np.uint8)
+    parts = [np.asarray(x[ys, xs], np.uint8) for x in (bic, sample["sr"], hr)]
+    return np.concatenate([parts[0], gap, parts[1], gap, parts[2]], axis=1)
+
+
+def layer_sparsity(params: Any) -> dict[str, float]:
+    """Fraction of exact zeros of every conv kernel (4-d leaf), by param path."""
+    from flax import traverse_util
+
+    flat = traverse_util.flatten_dict(jax.device_get(params))
+    return {
+        "/".join(k): float(np.mean(np.asarray(v) == 0))
+        for k, v in flat.items()
+        if np.ndim(v) == 4
+    }
 
 
 def initial_params(cfg: Any, model: Any) -> Any | None:
@@ -324,8 +356,12 @@ def fit(
                         health(done)
                     eval_params = state.ema_params if ema_decay > 0 else state.params
                     exported = method.export(eval_params, state.extra)
-                    last_eval = evaluate_params(pred, exported.params, eval_sets)
+                    sample: dict = {}
+                    last_eval = evaluate_params(pred, exported.params, eval_sets, sample)
                     writer.write(done, "eval", last_eval)
+                    if lead:  # what TensorBoard shows beside the scalars
+                        writer.write(done, "sparsity", layer_sparsity(exported.params))
+                        writer.write_image(done, "bicubic_sr_hr", sample_crop(sample, scale))
                     t_log = time.perf_counter()  # keep eval time out of the steps/s window
                     if select and select in last_eval and last_eval[select] > best["value"]:
                         best = {"step": done, "value": last_eval[select]}

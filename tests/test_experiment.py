@@ -1,0 +1,224 @@
+"""The experiment runner: spec checks, records, tables (mean ± sample std), Pareto front,
+RESULTS.md generation, and one end-to-end run of a tiny spec (resume, skip, stale records)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from jaxsr.experiment import Run, Spec, load_spec, record, report, results_md
+from jaxsr.experiment.plots import pareto_front
+
+from .conftest import REPO
+
+
+def _rec(group, seed, psnr, gmacs=1.0, budget=""):
+    ev = {"Set5": {"psnr_rgb": psnr - 2, "ssim_rgb": 0.8, "psnr_y": psnr, "ssim_y": 0.9}}
+    return {
+        "name": f"{group}_s{seed}",
+        "run": {"group": group, "budget": budget, "seed": seed},
+        "steps": 10,
+        "sparsity_convs": 0.25,
+        "nonzero_params": 1000,
+        "gmacs": gmacs,
+        "eval": ev,
+    }
+
+
+def test_spec_checks_are_one_line_errors(tmp_path):
+    runs = [Run("a", "c.py", 0), Run("a", "c.py", 0)]
+    with pytest.raises(ValueError, match=r"run names \['a_s0'\] repeat"):
+        Spec("x", runs, str(tmp_path)).check()
+    with pytest.raises(ValueError, match="metric 'psnr'"):
+        Spec("x", runs[:1], str(tmp_path), metric="psnr").check()
+    with pytest.raises(ValueError, match="unknown plots"):
+        Spec("x", runs[:1], str(tmp_path), plots=("bars",)).check()
+    with pytest.raises(ValueError, match="spec name"):
+        Spec("a b", runs[:1], str(tmp_path)).check()
+    bad = tmp_path / "bad.py"
+    bad.write_text("def get_spec(arg=None):\n    return 3\n")
+    with pytest.raises(ValueError, match="returned int, not a Spec"):
+        load_spec(str(bad), REPO)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_spec(str(tmp_path / "none.py"), REPO)
+    (tmp_path / "syntax.py").write_text("def get_spec(:\n")
+    with pytest.raises(ValueError, match="SyntaxError"):
+        load_spec(str(tmp_path / "syntax.py"), REPO)
+
+
+def test_run_flags_are_command_line_text():
+    r = Run("DUPru 1/4", "configs/dupru.py:small", 2, {"a.b": 3e-4, "c": (1, 2), "d": True})
+    assert r.run_name == "DUPru-1-4_s2"
+    assert r.flags() == [
+        "--config=configs/dupru.py:small",
+        "--config.seed=2",
+        "--config.a.b=0.0003",
+        "--config.c=(1,2)",
+        "--config.d=True",
+    ]
+
+
+def test_mean_std_and_table_by_hand():
+    recs = [_rec("dense", 0, 30.0), _rec("dense", 1, 30.2), _rec("dense", 2, 30.4)]
+    recs += [_rec("UPru", 0, 29.9, 0.9)]
+    m, s = report.mean_std([30.0, 30.2, 30.4])
+    assert m == pytest.approx(30.2) and s == pytest.approx(0.2)  # sample std: ddof 1
+    assert report.mean_std([1.0]) == (1.0, None)
+    t = report.table(recs, ["Set5"], "y").splitlines()
+    assert (
+        t[2] == "| dense |  | 3 | 10 | 25.00 % | 1,000 | 1.00 | 30.200 ± 0.200 / 0.9000 ± 0.0000 |"
+    )
+    assert t[3] == "| UPru |  | 1 | 10 | 25.00 % | 1,000 | 0.90 | 29.900 / 0.9000 |"
+    assert "28.200 ± 0.200" in report.table(recs, ["Set5"], "rgb")
+
+
+def test_pareto_front_by_hand():
+    pts = [(1.0, 30.0), (2.0, 31.0), (2.0, 30.5), (3.0, 30.9), (0.5, 29.0)]
+    assert pareto_front(pts) == [4, 0, 1]
+
+
+def test_curves_continue_over_stages(tmp_path):
+    for name, first, end, steps in (("round_01", 0, 20, (10, 20)), ("round_02", 5, 25, (15, 25))):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"first_step": first, "steps": end}))
+        lines = [{"step": s, "kind": "train", "loss": s / 100} for s in steps]
+        lines.append({"step": steps[-1], "kind": "eval", "Set5/psnr_y": 30.0})
+        (d / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    c = record.curves(tmp_path, ["round_01", "round_02"])
+    assert c["step"] == [10, 20, 30, 40] and c["steps"] == 40  # round 2: steps 5..25 -> 20..40
+    assert c["loss"] == [0.1, 0.2, 0.15, 0.25] and c["eval_step"] == [20, 40]
+
+
+def test_results_md_replaces_marked_sections(tmp_path):
+    folder = tmp_path / "results" / "x"
+    folder.mkdir(parents=True)
+    (folder / "report.md").write_text("table\n\n![plot](pareto.png)\n\nRecords: `runs/*.json`.\n")
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# R\n\n<!-- begin results/x -->\nold text\n<!-- end results/x -->\n\nafter\n")
+    assert results_md.main([str(md), "--check"]) == 1
+    assert results_md.main([str(md)]) == 0
+    text = md.read_text()
+    assert "old text" not in text and "![plot](results/x/pareto.png)" in text
+    assert "`results/x/runs/*.json`" in text and text.endswith("<!-- end results/x -->\n\nafter\n")
+    assert results_md.main([str(md), "--check"]) == 0
+    md.write_text("<!-- begin results/x -->\nno end\n")
+    with pytest.raises(ValueError, match="has no '<!-- end results/x -->'"):
+        results_md.main([str(md)])
+
+
+def test_results_md_of_the_repository_is_up_to_date():
+    """RESULTS.md's generated sections equal their results folders' report.md."""
+    assert results_md.main([str(REPO / "RESULTS.md"), "--check"]) == 0
+
+
+SPEC = """
+from jaxsr.configs_lib import SAMPLES
+from jaxsr.experiment import Run, Spec
+
+def get_spec(arg=None):
+    common = {{"data.data_dir": {data!r}, "train.steps": {steps}, "train.log_every": 2,
+               "eval.every": 4}}
+    runs = [Run("dense", {cfg!r}, s, common) for s in (0, 1)]
+    runs.append(Run("UPru", {prune!r}, 0, {{**common, "pruning.rounds": 2,
+                                              "pruning.percent": 50.0, "train.steps": 4}}))
+    return Spec("tiny", runs, str(SAMPLES), sets=("Demo",), baselines={{"bicubic": "bicubic"}})
+"""
+
+
+def _experiment(spec, out, work, *extra):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxsr.experiment",
+            f"--spec={spec}",
+            f"--out={out}",
+            f"--workdirs={work}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+def test_tiny_experiment_end_to_end(tmp_path):
+    spec = tmp_path / "tiny.py"
+    cfg, prune = str(REPO / "tests/configs/tiny.py"), str(REPO / "tests/configs/tiny_prune.py:upru")
+    spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=8, cfg=cfg, prune=prune))
+    out, work = tmp_path / "out", tmp_path / "work"
+    r = _experiment(spec, out, work, "--only=dense_s0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "0 run(s) recorded, 3 to do" in r.stdout
+    assert [p.name for p in sorted((out / "runs").glob("*.json"))] == [
+        "bicubic.json",
+        "dense_s0.json",
+    ]
+    r = _experiment(spec, out, work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "1 run(s) recorded, 2 to do" in r.stdout
+    recs = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
+    assert set(recs) == {"dense_s0", "dense_s1", "UPru_s0", "bicubic"}
+    d0, d1, up = recs["dense_s0"], recs["dense_s1"], recs["UPru_s0"]
+    assert d0["steps"] == d1["steps"] == up["steps"] == 8
+    assert (
+        d0["command"].startswith("python -m jaxsr.train --config=")
+        and "--config.seed=0" in d0["command"]
+    )
+    assert d0["eval"]["Demo"]["psnr_y"] != d1["eval"]["Demo"]["psnr_y"]  # seeds differ
+    assert up["stages"] == ["round_01", "round_02"] and up["curves"]["step"][-1] == 8
+    assert abs(up["sparsity_masked"] - 0.5) < 0.01 and d0["sparsity_convs"] == 0.0
+    # the record's numbers are those of the model it names
+    from jaxsr import complexity
+
+    rep = complexity.pruned_report(work / "UPru_s0" / "round_02" / "final_model")
+    assert (
+        up["gmacs"] == pytest.approx(rep.macs / 1e9) and up["nonzero_params"] == rep.nonzero_params
+    )
+    # the table: mean and sample std over the two dense seeds
+    ys = [d0["eval"]["Demo"]["psnr_y"], d1["eval"]["Demo"]["psnr_y"]]
+    cell = f"{np.mean(ys):.3f} ± {np.std(ys, ddof=1):.3f}"
+    assert cell in (out / "report.md").read_text() and cell in r.stdout
+    for f in ("results.csv", "results.json", "pareto.png", "sparsity.png", "curves.png"):
+        assert (out / f).stat().st_size > 0, f
+    assert len((out / "results.csv").read_text().splitlines()) == 5
+    # a rerun does nothing; a changed run is refused, naming its record
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    r = _experiment(spec, out, work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "3 run(s) recorded, 0 to do" in r.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == before
+    spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=6, cfg=cfg, prune=prune))
+    r = _experiment(spec, out, work)
+    assert r.returncode == 1
+    assert (
+        r.stderr.strip().splitlines()[-1].startswith(f"error: {out}/runs/dense_s0.json: recorded")
+    )
+
+
+def test_bad_run_is_refused_before_any_training(tmp_path):
+    spec = tmp_path / "bad.py"
+    spec.write_text(
+        textwrap.dedent(
+            f"""
+            from jaxsr.experiment import Run, Spec
+            def get_spec(arg=None):
+                runs = [Run("a", {str(REPO / "tests/configs/tiny.py")!r}, 0, {{}}),
+                        Run("b", {str(REPO / "tests/configs/tiny.py")!r}, 0,
+                            {{"method": "nope"}})]
+                return Spec("bad", runs, {str(tmp_path)!r}, sets=("Demo",))
+            """
+        )
+    )
+    r = _experiment(spec, tmp_path / "out", tmp_path / "work")
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: run b_s0:") and "nope" in last
+    assert not (tmp_path / "work").exists()  # nothing trained, nothing written there
