@@ -99,9 +99,7 @@ def layer_sparsity(params: Any) -> dict[str, float]:
 
     flat = traverse_util.flatten_dict(jax.device_get(params))
     return {
-        "/".join(k): float(np.mean(np.asarray(v) == 0))
-        for k, v in flat.items()
-        if np.ndim(v) == 4
+        "/".join(k): float(np.mean(np.asarray(v) == 0)) for k, v in flat.items() if np.ndim(v) == 4
     }
 
 
