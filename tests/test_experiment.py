@@ -13,6 +13,7 @@ import pytest
 
 from jaxsr.experiment import Run, Spec, load_spec, record, report, results_md
 from jaxsr.experiment.plots import pareto_front
+from jaxsr.experiment.spec import FromRun
 
 from .conftest import REPO
 
@@ -38,6 +39,9 @@ def test_spec_checks_are_one_line_errors(tmp_path):
         Spec("x", runs[:1], str(tmp_path), metric="psnr").check()
     with pytest.raises(ValueError, match="unknown plots"):
         Spec("x", runs[:1], str(tmp_path), plots=("bars",)).check()
+    late = [Run("a", "c.py", 0, {"x": FromRun("b_s0", str, "x")}), Run("b", "c.py", 0)]
+    with pytest.raises(ValueError, match="takes a value from 'b_s0', which is not a run listed"):
+        Spec("x", late, str(tmp_path)).check()
     with pytest.raises(ValueError, match="spec name"):
         Spec("a b", runs[:1], str(tmp_path)).check()
     bad = tmp_path / "bad.py"
@@ -119,7 +123,12 @@ def test_results_md_of_the_repository_is_up_to_date():
 
 SPEC = """
 from jaxsr.configs_lib import SAMPLES
+import json
 from jaxsr.experiment import Run, Spec
+from jaxsr.experiment.spec import FromRun
+
+def lr_of(workdir):  # 1e-4 per step of the source run (a value only its result gives)
+    return json.loads((workdir / "summary.json").read_text())["steps"] * 1e-4
 
 def get_spec(arg=None):
     common = {{"data.data_dir": {data!r}, "train.steps": {steps}, "train.log_every": 2,
@@ -127,6 +136,7 @@ def get_spec(arg=None):
     runs = [Run("dense", {cfg!r}, s, common) for s in (0, 1)]
     runs.append(Run("UPru", {prune!r}, 0, {{**common, "pruning.rounds": 2,
                                               "pruning.percent": 50.0, "train.steps": 4}}))
+    runs.append(Run("lr", {cfg!r}, 0, {{**common, "optim.lr": FromRun("dense_s1", lr_of, "lr")}}))
     return Spec("tiny", runs, str(SAMPLES), sets=("Demo",), baselines={{"bicubic": "bicubic"}})
 """
 
@@ -156,16 +166,20 @@ def test_tiny_experiment_end_to_end(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     r = _experiment(spec, out, work, "--only=dense_s0")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "0 run(s) recorded, 3 to do" in r.stdout
+    assert "0 run(s) recorded, 4 to do" in r.stdout
     assert [p.name for p in sorted((out / "runs").glob("*.json"))] == [
         "bicubic.json",
         "dense_s0.json",
     ]
     r = _experiment(spec, out, work)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "1 run(s) recorded, 2 to do" in r.stdout
+    assert "1 run(s) recorded, 3 to do" in r.stdout
     recs = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
-    assert set(recs) == {"dense_s0", "dense_s1", "UPru_s0", "bicubic"}
+    assert set(recs) == {"dense_s0", "dense_s1", "UPru_s0", "lr_s0", "bicubic"}
+    # a value from another run's result, computed once that run finished
+    assert recs["lr_s0"]["run"]["overrides"]["optim.lr"] == "<from dense_s1: lr>"
+    assert recs["lr_s0"]["overrides"]["optim.lr"] == str(8 * 1e-4)
+    assert "--config.optim.lr=0.0008" in recs["lr_s0"]["command"]
     d0, d1, up = recs["dense_s0"], recs["dense_s1"], recs["UPru_s0"]
     assert d0["steps"] == d1["steps"] == up["steps"] == 8
     assert (
@@ -188,12 +202,12 @@ def test_tiny_experiment_end_to_end(tmp_path):
     assert cell in (out / "report.md").read_text() and cell in r.stdout
     for f in ("results.csv", "results.json", "pareto.png", "sparsity.png", "curves.png"):
         assert (out / f).stat().st_size > 0, f
-    assert len((out / "results.csv").read_text().splitlines()) == 5
+    assert len((out / "results.csv").read_text().splitlines()) == 6
     # a rerun does nothing; a changed run is refused, naming its record
     before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     r = _experiment(spec, out, work)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "3 run(s) recorded, 0 to do" in r.stdout
+    assert "4 run(s) recorded, 0 to do" in r.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == before
     spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=6, cfg=cfg, prune=prune))
     r = _experiment(spec, out, work)

@@ -27,7 +27,8 @@ FORMAT = 1
 
 
 def _train_cmd(run: Run, workdir: Path, check: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "jaxsr.train", *run.flags(), f"--workdir={workdir}"]
+    flags = run.flags(workdir.parent)  # FromRun values from the sibling runs' workdirs
+    cmd = [sys.executable, "-m", "jaxsr.train", *flags, f"--workdir={workdir}"]
     return cmd + (["--check"] if check else [])
 
 
@@ -63,15 +64,26 @@ def check_runs(
                     "now has; delete the record (and its workdir) or rename the run"
                 )
             continue
-        cmd = _train_cmd(run, workdirs / run.run_name, check=True)
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        if r.returncode != 0:
-            lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-            raise ValueError(f"run {run.run_name}: {lines[-1] if lines else 'check failed'}")
-        stages = json.loads(r.stdout.strip().splitlines()[-1])["stages"]
-        todo[run.run_name] = [s["name"] for s in stages]
+        if run.sources():  # values from runs not finished yet: checked just before training
+            todo[run.run_name] = []
+            continue
+        todo[run.run_name] = check_run(run, workdirs)
     log(f"{spec.name}: {len(spec.runs) - len(todo)} run(s) recorded, {len(todo)} to do")
     return todo
+
+
+def check_run(run: Run, workdirs: Path) -> list[str]:
+    """`jaxsr.train --check` of one run: its recipe's stage names, or a one-line ValueError."""
+    try:
+        cmd = _train_cmd(run, workdirs / run.run_name, check=True)
+    except Exception as e:  # a FromRun value that cannot be computed from its run
+        raise ValueError(f"run {run.run_name}: {type(e).__name__}: {e}") from None
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        raise ValueError(f"run {run.run_name}: {lines[-1] if lines else 'check failed'}")
+    stages = json.loads(r.stdout.strip().splitlines()[-1])["stages"]
+    return [s["name"] for s in stages]
 
 
 def train(run: Run, workdir: Path, log: Callable[[str], None]) -> float:
@@ -124,6 +136,7 @@ def make_record(
         "run": _run_text(run),
         "method": cfg.get("method", ""),
         "command": _shown(_train_cmd(run, workdir)),
+        "overrides": {k: str(v) for k, v in run.resolved(workdir.parent).items()},
         "workdir": str(workdir),
         "stages": stages,
         "steps": curves["steps"],
@@ -177,6 +190,12 @@ def run_experiment(
         if run.run_name not in todo or (only and run.run_name not in only):
             continue
         wd, stages = workdirs / run.run_name, todo[run.run_name]
+        if run.sources():
+            missing = [s for s in run.sources() if not (out / "runs" / f"{s}.json").exists()]
+            if missing:
+                log(f"skip {run.run_name}: needs the finished run(s) {missing}")
+                continue
+            stages = check_run(run, workdirs)
         wall = 0.0 if record.finished(wd, stages) else train(run, wd, log)
         rec = make_record(run, wd, stages, spec, wall)
         path = out / "runs" / f"{run.run_name}.json"

@@ -12,12 +12,26 @@ import dataclasses
 import importlib.util
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 EVAL_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+
+
+@dataclasses.dataclass(frozen=True)
+class FromRun:
+    """An override value computed from another run of the spec once it has finished:
+    `fn(workdir of run)`, e.g. the final lambda of an annealed SLS run for the fixed-lambda
+    ablation. `what` describes it (records and the spec check compare this text)."""
+
+    run: str
+    fn: Callable[[Path], Any]
+    what: str
+
+    def __str__(self) -> str:
+        return f"<from {self.run}: {self.what}>"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,10 +52,25 @@ class Run:
         base = self.name or f"{self.group}_s{self.seed}"
         return re.sub(r"[^A-Za-z0-9_.+-]+", "-", base).strip("-")
 
-    def flags(self) -> list[str]:
-        """The `jaxsr.train` flags of this run (without --workdir)."""
+    def sources(self) -> list[str]:
+        """Runs whose results some override values come from (`FromRun`)."""
+        return [v.run for v in self.overrides.values() if isinstance(v, FromRun)]
+
+    def resolved(self, workdirs: Path) -> dict[str, Any]:
+        """The overrides with every `FromRun` computed from its run's workdir."""
+        return {
+            k: v.fn(workdirs / v.run) if isinstance(v, FromRun) else v
+            for k, v in self.overrides.items()
+        }
+
+    def flags(self, workdirs: Path | None = None) -> list[str]:
+        """The `jaxsr.train` flags of this run (without --workdir); `FromRun` values are
+        computed from `workdirs`."""
+        over = self.resolved(workdirs) if workdirs is not None else dict(self.overrides)
         out = [f"--config={self.config}", f"--config.seed={self.seed}"]
-        for k, v in self.overrides.items():
+        for k, v in over.items():
+            if isinstance(v, FromRun):
+                raise ValueError(f"run {self.run_name}: {k}={v} needs the workdirs")
             out.append(f"--config.{k}={_flag_value(v)}")
         return out
 
@@ -73,6 +102,13 @@ class Spec:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"spec {self.name}: run names {dup} repeat (vary seed or name)")
+        for r in self.runs:
+            for src in r.sources():
+                if src not in names[: names.index(r.run_name)]:
+                    raise ValueError(
+                        f"spec {self.name}: run {r.run_name} takes a value from {src!r}, "
+                        "which is not a run listed before it"
+                    )
         for n in [*names, *self.baselines]:
             if not _NAME.match(n):
                 raise ValueError(f"spec {self.name}: run name {n!r} is not filename-safe")
