@@ -56,7 +56,8 @@ def test_spec_checks_are_one_line_errors(tmp_path):
 
 
 def test_run_flags_are_command_line_text():
-    r = Run("DUPru 1/4", "configs/dupru.py:small", 2, {"a.b": 3e-4, "c": (1, 2), "d": True})
+    over = {"a.b": 3e-4, "c": (1, 2), "d": True, "e": ("Set5",)}
+    r = Run("DUPru 1/4", "configs/dupru.py:small", 2, over)
     assert r.run_name == "DUPru-1-4_s2"
     assert r.flags() == [
         "--config=configs/dupru.py:small",
@@ -64,6 +65,7 @@ def test_run_flags_are_command_line_text():
         "--config.a.b=0.0003",
         "--config.c=(1,2)",
         "--config.d=True",
+        "--config.e=('Set5',)",
     ]
 
 
@@ -236,3 +238,21 @@ def test_bad_run_is_refused_before_any_training(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: run b_s0:") and "nope" in last
     assert not (tmp_path / "work").exists()  # nothing trained, nothing written there
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "experiments/dupru_small.py",
+        "experiments/dupru_small.py:demo",
+        "experiments/prune_rfdn.py",
+        "experiments/sls_rfdn.py",
+        "experiments/structured.py",
+        "experiments/structured.py:demo",
+    ],
+)
+def test_repository_specs_load_and_name_existing_configs(spec):
+    s = load_spec(spec, REPO)
+    for run in s.runs:
+        assert (REPO / run.config.split(":")[0]).is_file(), run.config
+    assert s.description.strip()

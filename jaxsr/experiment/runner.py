@@ -153,17 +153,36 @@ def make_record(
 
 
 def baseline_record(name: str, model: str, spec: Spec, scale: int) -> dict[str, Any]:
+    """A table row evaluated without training: "bicubic", a model dir, or `MODEL@FILE.pth`
+    (a published checkpoint, imported into a temporary model dir)."""
+    import tempfile
+
     out: dict[str, Any] = {"format": FORMAT, "name": name, "baseline": model}
-    if model != "bicubic":
-        out.update(record.model_facts(Path(model)))
-    out.update(
-        {
-            "run": {"group": name, "budget": "", "seed": 0},
-            "eval": evaluate_model(model, spec, scale),
-            "hardware": record.hardware(),
-            "code": record.git_version(REPO),
-        }
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = model
+        if "@" in model and model.endswith(".pth"):
+            from jaxsr import model_dir
+            from jaxsr.convert import import_torch
+
+            arch, pth = model.split("@", 1)
+            if not Path(pth).is_file():
+                raise FileNotFoundError(f"baseline {name}: {pth}: no such file")
+            _, params, _ = import_torch(pth, arch, scale)
+            path = str(model_dir.save_model(Path(tmp) / name, params, arch, scale, source=pth))
+        elif model != "bicubic" and not (Path(model) / "jaxsr_model.json").exists():
+            raise FileNotFoundError(
+                f"baseline {name}: {model} is not 'bicubic', a model dir or MODEL@FILE.pth"
+            )
+        if path != "bicubic":
+            out.update(record.model_facts(Path(path)))
+        out.update(
+            {
+                "run": {"group": name, "budget": "", "seed": 0},
+                "eval": evaluate_model(path, spec, scale),
+                "hardware": record.hardware(),
+                "code": record.git_version(REPO),
+            }
+        )
     return out
 
 

@@ -79,7 +79,8 @@ class Run:
 class Spec:
     """An experiment: runs, how to evaluate them (benchmark sets under `data`), text for the
     report (markdown: what ran and why), and what the report shows. `baselines` are extra
-    table rows evaluated without training (e.g. `{"bicubic": "bicubic"}` or a model dir)."""
+    table rows evaluated without training: `{"bicubic": "bicubic"}`, a model dir, or
+    `"rfdn@path/rfdn_x4.pth"` (a published checkpoint)."""
 
     name: str
     runs: Sequence[Run]
@@ -126,8 +127,9 @@ def _flag_value(v: Any) -> str:
         return v
     if isinstance(v, bool | int | float):
         return repr(v)
-    if isinstance(v, tuple | list):
-        return "(" + ",".join(_flag_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, tuple | list):  # a Python literal, as ml_collections parses it
+        items = [repr(x) if isinstance(x, str) else _flag_value(x) for x in v]
+        return "(" + ",".join(items) + ("," if len(v) == 1 else "") + ")"
     return json.dumps(v)
 
 

@@ -1,0 +1,109 @@
+"""SLS vs one-shot N:M vs SR-STE at equal step budgets, from the published RFDN x4 (M = 32).
+
+    python -m jaxsr.experiment --spec=experiments/sls_rfdn.py      # ~80 min, 2-core CPU
+
+Ported from `launch/sls_experiment.sh workdirs/sls_exp 1000` (RESULTS.md, "SLS vs one-shot
+N:M vs SR-STE"). Every run: 1000 steps on ../shared/data/train from the published RFDN x4,
+every conv but the first and the last pruned. One-shot N:M and SR-STE: uniform 8:32, 4:32,
+2:32. SLS: targets 1/4, 1/8, 1/16 of the pruned convs' MACs; ablations at 1/8 without the
+priority ordering (POP) and without annealing (lambda fixed at the final lambda of the
+annealed 1/8 run, as the paper's Table 3); and SLS at the MACs the uniform baselines
+really keep (`jaxsr.results_table --ratio` of each one-shot model: 8:32 keeps 16 of RFDN's
+50 input channels, 0.32 of the MACs, not 1/4), the comparison at equal MACs. One seed.
+"""
+
+import json
+from pathlib import Path
+
+from jaxsr.configs_lib import shared_dir
+from jaxsr.experiment import Run, Spec
+from jaxsr.experiment.spec import FromRun
+
+STEPS = 1000
+
+
+def final_lambda(workdir: Path) -> float:
+    """The last logged lambda of an SLS run (metrics.jsonl train records)."""
+    recs = [json.loads(ln) for ln in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [r["lam"] for r in recs if r.get("kind") == "train" and "lam" in r][-1]
+
+
+def kept_ratio(workdir: Path) -> float:
+    """Kept / dense MACs of the masked convs of a finished N:M run's model."""
+    from jaxsr.results_table import masked_macs_ratio
+
+    return round(masked_macs_ratio(workdir / "final_model"), 6)
+
+
+def get_spec(arg: str | None = None) -> Spec:
+    if arg:
+        raise ValueError(f"experiments/sls_rfdn.py: no variants (got {arg!r})")
+    common = {"eval.every": STEPS, "eval.sets": ("Set5",), "train.log_every": 25}
+    runs = []
+    for budget in (4, 8, 16):
+        n = 32 // budget
+        label = f"{n}:32 / 1/{budget}"
+        runs += [
+            Run(
+                "one-shot N:M",
+                f"configs/nm_oneshot.py:model=rfdn,n={n},m=32,steps={STEPS}",
+                0,
+                common,
+                label,
+                f"oneshot_{n}of32",
+            ),
+            Run(
+                "SR-STE",
+                f"configs/sr_ste.py:model=rfdn,n={n},m=32,steps={STEPS}",
+                0,
+                common,
+                label,
+                f"sr_ste_{n}of32",
+            ),
+            Run(
+                "SLS",
+                f"configs/sls.py:model=rfdn,budget={budget},steps={STEPS}",
+                0,
+                common,
+                label,
+                f"sls_1of{budget}",
+            ),
+        ]
+    runs += [
+        Run(
+            "SLS no POP",
+            f"configs/sls.py:model=rfdn,budget=8,steps={STEPS},nopop",
+            0,
+            common,
+            "1/8",
+            "sls_1of8_nopop",
+        ),
+        Run(
+            "SLS no annealing",
+            f"configs/sls.py:model=rfdn,budget=8,steps={STEPS},noanneal",
+            0,
+            {**common, "sls.lam": FromRun("sls_1of8", final_lambda, "final lambda")},
+            "1/8",
+            "sls_1of8_noanneal",
+        ),
+    ]
+    for n in (8, 4, 2):
+        runs.append(
+            Run(
+                "SLS at uniform MACs",
+                f"configs/sls.py:model=rfdn,steps={STEPS}",
+                0,
+                {**common, "sls.target": FromRun(f"oneshot_{n}of32", kept_ratio, "kept MACs")},
+                f"= {n}:32",
+                f"sls_match_{n}of32",
+            )
+        )
+    shared = shared_dir()
+    return Spec(
+        name="sls_rfdn",
+        runs=runs,
+        data=str(shared / "data" / "benchmark"),
+        description=__doc__.split("\n", 3)[3],
+        baselines={"RFDN-published": f"rfdn@{shared / 'weights' / 'rfdn_x4.pth'}"},
+        scale=4,
+    )
