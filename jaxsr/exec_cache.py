@@ -125,17 +125,33 @@ class ShapeCache:
         sig = _signature((params, x))
         fn = self._compiled.get(sig)
         if fn is None:
+            loads = self.loads
             fn = self._compiled[sig] = self._get(sig, params, x)
+            if self.loads > loads:  # read from disk: its first run is checked
+                try:
+                    return jax.block_until_ready(fn(params, x))
+                except jax.errors.JaxRuntimeError as e:
+                    path = self._path(sig)
+                    warnings.warn(
+                        f"jaxsr.exec_cache: {path} does not run ({str(e)[:80]}); "
+                        "recompiled and replaced",
+                        stacklevel=2,
+                    )
+                    path.unlink(missing_ok=True)
+                    fn = self._compiled[sig] = self._get(sig, params, x)
         return fn(params, x)
 
     def cache_size(self) -> int:
         """Executables this process holds for `fn` (one per distinct signature)."""
         return self._fn._cache_size() if self._dir is None else len(self._compiled)
 
-    def _get(self, sig: str, params: Any, x: Any) -> Callable[..., Any]:
+    def _path(self, sig: str) -> Path:
         assert self._dir is not None
         key = hashlib.sha256(f"{self._identity}\n{sig}".encode()).hexdigest()
-        path = self._dir / f"{key}{SUFFIX}"
+        return self._dir / f"{key}{SUFFIX}"
+
+    def _get(self, sig: str, params: Any, x: Any) -> Callable[..., Any]:
+        path = self._path(sig)
         entry = _read(path)
         lowered = None
         if not self._verified:  # the key is checked against the traced program once
@@ -157,10 +173,27 @@ class ShapeCache:
             except Exception:  # noqa: BLE001 - an unloadable entry is recompiled and replaced
                 path.unlink(missing_ok=True)
         lowered = lowered or self._fn.trace(params, x).lower()
-        compiled = lowered.compile()
+        compiled = _fresh_compile(lowered)
         self.compiles += 1
         _write(path, compiled, _program_digest(lowered))
         return compiled
+
+
+def _fresh_compile(lowered: jax.stages.Lowered) -> Any:
+    """Compile without JAX's persistent cache. An executable that JAX loaded from its cache
+    serializes again without its compiled functions on XLA:CPU (jaxlib 0.10: the entry then
+    fails when run, "NOT_FOUND: Function ... not found"), and JAX's cache holds our programs
+    whenever only our keys changed (a jaxsr upgrade). tests/test_compile_cache.py."""
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    was = bool(jax.config.jax_enable_compilation_cache)
+    jax.config.update("jax_enable_compilation_cache", False)
+    cc.reset_cache()  # JAX decides once per process whether its cache is used: ask again
+    try:
+        return lowered.compile()
+    finally:
+        jax.config.update("jax_enable_compilation_cache", was)
+        cc.reset_cache()
 
 
 def _read(path: Path) -> dict | None:

@@ -100,6 +100,26 @@ def test_a_torn_entry_is_recompiled_and_replaced(tmp_path, reference):
     assert pred._fn.loads == 2
 
 
+def test_an_entry_that_loads_but_does_not_run_is_replaced(tmp_path, reference):
+    """What the re-serialization of a loaded executable gives on XLA:CPU (the payload lacks
+    its functions): the first run of a loaded entry is checked, the entry recompiled."""
+    model, params = _model()
+    _run(Predictor(model, params, 2, cache_dir=tmp_path))
+    for p in sorted(tmp_path.glob("*" + exec_cache.SUFFIX)):
+        entry = pickle.loads(p.read_bytes())
+        loaded = exec_cache._load(entry)  # a loaded executable, serialized again
+        exec_cache._write(p, loaded, entry["program"])
+    pred = Predictor(model, params, 2, cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match="does not run"):
+        _assert_same(_run(pred), reference)
+    assert (pred._fn.loads, pred._fn.compiles) == (2, 2)
+    pred = Predictor(model, params, 2, cache_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _assert_same(_run(pred), reference)
+    assert (pred._fn.loads, pred._fn.compiles) == (2, 0)
+
+
 def test_models_outside_jaxsr_are_not_keyed(tmp_path):
     class Outside(nn.Module):
         @nn.compact
