@@ -83,6 +83,14 @@ def test_mean_std_and_table_by_hand():
     assert "28.200 ± 0.200" in report.table(recs, ["Set5"], "rgb")
 
 
+def test_paired_differences_by_hand():
+    recs = [_rec("dense", 0, 30.0), _rec("dense", 1, 30.2), _rec("UPru", 0, 29.9)]
+    recs += [_rec("UPru", 1, 30.0), _rec("UPru", 2, 31.0)]  # seed 2 has no dense partner
+    t = report.paired_table(recs, ["Set5"], "psnr_y").splitlines()
+    assert t[0] == "psnr_y of each method minus dense, paired by seed:"
+    assert t[-1] == "| UPru |  | 2 | -0.150 ± 0.071 |"  # diffs -0.1, -0.2
+
+
 def test_pareto_front_by_hand():
     pts = [(1.0, 30.0), (2.0, 31.0), (2.0, 30.5), (3.0, 30.9), (0.5, 29.0)]
     assert pareto_front(pts) == [4, 0, 1]

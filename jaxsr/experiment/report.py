@@ -137,6 +137,31 @@ def seed_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str
     return "\n".join(lines)
 
 
+def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str:
+    """Markdown: each (method, budget) minus the first one, paired by seed — `metric`
+    difference per set, mean ± sample std over the seeds both have (the seed-to-seed
+    spread of a difference, not of each side). Empty with fewer than two trained groups."""
+    gs = [(k, {r["run"]["seed"]: r for r in recs}) for k, recs in groups(records)]
+    gs = [(k, by) for k, by in gs if "steps" in next(iter(by.values()))]
+    if len(gs) < 2:
+        return ""
+    (g0, b0), ref = gs[0]
+    head = ["method", "budget", "seeds", *[f"{s} Δ" for s in sets]]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for (g, b), by in gs[1:]:
+        seeds = sorted(set(by) & set(ref))
+        if not seeds:
+            continue
+        cells = [g, b or "", str(len(seeds))]
+        for s in sets:
+            d = [by[k]["eval"][s][metric] - ref[k]["eval"][s][metric] for k in seeds]
+            m, sd = mean_std(d)
+            cells.append(f"{m:+.3f}" if sd is None else f"{m:+.3f} ± {sd:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    title = f"{metric} of each method minus {g0}{' ' + b0 if b0 else ''}, paired by seed:"
+    return title + "\n\n" + "\n".join(lines)
+
+
 def _csv(rows: list[dict], sets: Sequence[str]) -> str:
     fields = list(CSV_FIELDS) + [
         f"{s}/{k}" for s in sets for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
@@ -213,6 +238,8 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
         "RGB:",
         "",
         table(records, sets, "rgb"),
+        "",
+        paired_table(records, sets, spec.metric),
         "",
         f"Every run ({spec.metric}):",
         "",
