@@ -33,6 +33,19 @@ SEEDS = (0, 1, 2)
 ROUNDS, STEPS, PERCENT, EPS = 5, 600, 2.05, 3e-4
 
 
+DESCRIPTION = (
+    "Command: `python -m jaxsr.experiment --spec=experiments/dupru_small.py`\n\n"
+    + __doc__.split("\n\n", 2)[2]
+)
+
+DEMO = (
+    "Pruning demo (`python -m jaxsr.experiment --spec=experiments/dupru_small.py:demo`): "
+    "MSRResNet x4 (32 features, 4 blocks) trained dense, with UPru and with DUPru (2 rounds "
+    "x 60 steps, 20 % of the residual-block weights pruned after round 1, EPS 3e-4), seeds 0 "
+    "and 1, on the embedded sample images; evaluated on the held-out `chelsea`."
+)
+
+
 def get_spec(arg: str | None = None) -> Spec:
     demo = arg == "demo"
     if arg not in (None, "demo"):
@@ -78,7 +91,7 @@ def get_spec(arg: str | None = None) -> Spec:
         runs=runs,
         data=data,
         sets=sets,
-        description=__doc__.split("\n", 3)[3] if not demo else "Demo of the DUPru spec.",
+        description=DESCRIPTION if not demo else DEMO,
         baselines={"bicubic": "bicubic"},
         scale=4,
         out="workdirs/dupru_small_demo/results" if demo else "",

@@ -17,6 +17,12 @@ from jaxsr.experiment import Run, Spec
 ROUNDS, STEPS, PERCENT = 3, 300, 10.0
 
 
+DESCRIPTION = (
+    "Command: `python -m jaxsr.experiment --spec=experiments/prune_rfdn.py`\n\n"
+    + __doc__.split("\n\n", 2)[2]
+)
+
+
 def get_spec(arg: str | None = None) -> Spec:
     if arg:
         raise ValueError(f"experiments/prune_rfdn.py: no variants (got {arg!r})")
@@ -49,7 +55,7 @@ def get_spec(arg: str | None = None) -> Spec:
         name="prune_rfdn",
         runs=runs,
         data=str(shared / "data" / "benchmark"),
-        description=__doc__.split("\n", 3)[3],
+        description=DESCRIPTION,
         baselines={"RFDN-published": f"rfdn@{shared / 'weights' / 'rfdn_x4.pth'}"},
         scale=4,
     )

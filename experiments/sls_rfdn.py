@@ -35,6 +35,12 @@ def kept_ratio(workdir: Path) -> float:
     return round(masked_macs_ratio(workdir / "final_model"), 6)
 
 
+DESCRIPTION = (
+    "Command: `python -m jaxsr.experiment --spec=experiments/sls_rfdn.py`\n\n"
+    + __doc__.split("\n\n", 2)[2]
+)
+
+
 def get_spec(arg: str | None = None) -> Spec:
     if arg:
         raise ValueError(f"experiments/sls_rfdn.py: no variants (got {arg!r})")
@@ -103,7 +109,7 @@ def get_spec(arg: str | None = None) -> Spec:
         name="sls_rfdn",
         runs=runs,
         data=str(shared / "data" / "benchmark"),
-        description=__doc__.split("\n", 3)[3],
+        description=DESCRIPTION,
         baselines={"RFDN-published": f"rfdn@{shared / 'weights' / 'rfdn_x4.pth'}"},
         scale=4,
     )

@@ -14,6 +14,11 @@ HR 96, batch 16, L1, Adam 5e-4.
 from jaxsr.configs_lib import SAMPLES, shared_dir
 from jaxsr.experiment import Run, Spec
 
+DESCRIPTION = (
+    "Command: `python -m jaxsr.experiment --spec=experiments/structured.py`\n\n"
+    + __doc__.split("\n\n", 2)[2]
+)
+
 
 def get_spec(arg: str | None = None) -> Spec:
     if arg not in (None, "demo"):
@@ -37,7 +42,7 @@ def get_spec(arg: str | None = None) -> Spec:
         runs=runs,
         data=data,
         sets=("Demo",) if demo else ("Set5", "Set14", "B100"),
-        description=__doc__.split("\n", 3)[3],
+        description=DESCRIPTION,
         baselines={"bicubic": "bicubic"},
         scale=4,
         out="workdirs/structured_demo/results" if demo else "",

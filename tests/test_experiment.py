@@ -77,9 +77,10 @@ def test_mean_std_and_table_by_hand():
     assert report.mean_std([1.0]) == (1.0, None)
     t = report.table(recs, ["Set5"], "y").splitlines()
     assert (
-        t[2] == "| dense |  | 3 | 10 | 25.00 % | 1,000 | 1.00 | 30.200 ± 0.200 / 0.9000 ± 0.0000 |"
+        t[2]
+        == "| dense |  | 3 | 10 | - / 25.00 % | 1,000 | 1.00 | 30.200 ± 0.200 / 0.9000 ± 0.0000 |"
     )
-    assert t[3] == "| UPru |  | 1 | 10 | 25.00 % | 1,000 | 0.90 | 29.900 / 0.9000 |"
+    assert t[3] == "| UPru |  | 1 | 10 | - / 25.00 % | 1,000 | 0.90 | 29.900 / 0.9000 |"
     assert "28.200 ± 0.200" in report.table(recs, ["Set5"], "rgb")
 
 
@@ -87,8 +88,8 @@ def test_paired_differences_by_hand():
     recs = [_rec("dense", 0, 30.0), _rec("dense", 1, 30.2), _rec("UPru", 0, 29.9)]
     recs += [_rec("UPru", 1, 30.0), _rec("UPru", 2, 31.0)]  # seed 2 has no dense partner
     t = report.paired_table(recs, ["Set5"], "psnr_y").splitlines()
-    assert t[0] == "psnr_y of each method minus dense, paired by seed:"
-    assert t[-1] == "| UPru |  | 2 | -0.150 ± 0.071 |"  # diffs -0.1, -0.2
+    assert t[0] == "psnr_y differences, paired by seed:"
+    assert t[-1] == "| UPru − dense | 2 | -0.150 ± 0.071 |"  # diffs -0.1, -0.2
 
 
 def test_pareto_front_by_hand():

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,8 @@ def table(records: Sequence[dict], sets: Sequence[str], space: str = "y") -> str
     """Markdown: one row per (method, budget), PSNR / SSIM per set in `space` ("y" or "rgb")
     as mean ± std over the seeds, with non-zero params, GMACs (1280x720 output), sparsity
     of the conv weights and training steps."""
-    head = ["method", "budget", "seeds", "steps", "conv sparsity", "non-zero params", "GMACs"]
+    head = ["method", "budget", "seeds", "steps", "sparsity: masked / convs", "non-zero params"]
+    head += ["GMACs"]
     head += [f"{s} PSNR / SSIM" for s in sets]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for (group, budget), recs in groups(records):
@@ -106,9 +106,7 @@ def table(records: Sequence[dict], sets: Sequence[str], space: str = "y") -> str
             budget or "",
             str(len(recs)) if trained else "",
             str(recs[0]["steps"]) if trained else "",
-            f"{100 * mean_std([r['sparsity_convs'] for r in recs])[0]:.2f} %"
-            if "sparsity_convs" in recs[0]
-            else "",
+            _sparsity(recs),
             f"{mean_std([r['nonzero_params'] for r in recs])[0]:,.0f}"
             if "nonzero_params" in recs[0]
             else "",
@@ -120,6 +118,17 @@ def table(records: Sequence[dict], sets: Sequence[str], space: str = "y") -> str
             cells.append(f"{_cell(p, 3)} / {_cell(q, 4)}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _sparsity(recs: Sequence[dict]) -> str:
+    """ "masked / convs" sparsity (mean over seeds): of the weights a method masks (its
+    prunable set) and of all conv weights; "-" where a model has no masks."""
+    if "sparsity_convs" not in recs[0]:
+        return ""
+    convs = f"{100 * mean_std([r['sparsity_convs'] for r in recs])[0]:.2f} %"
+    if recs[0].get("sparsity_masked") is None:
+        return f"- / {convs}"
+    return f"{100 * mean_std([r['sparsity_masked'] for r in recs])[0]:.2f} % / {convs}"
 
 
 def seed_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str:
@@ -138,28 +147,31 @@ def seed_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str
 
 
 def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str:
-    """Markdown: each (method, budget) minus the first one, paired by seed — `metric`
-    difference per set, mean ± sample std over the seeds both have (the seed-to-seed
-    spread of a difference, not of each side). Empty with fewer than two trained groups."""
+    """Markdown: for every pair of trained (method, budget) groups, the later minus the
+    earlier, paired by seed — `metric` difference per set, mean ± sample std over the seeds
+    both have (the spread of the difference, not of each side). Empty with one group."""
     gs = [(k, {r["run"]["seed"]: r for r in recs}) for k, recs in groups(records)]
     gs = [(k, by) for k, by in gs if "steps" in next(iter(by.values()))]
     if len(gs) < 2:
         return ""
-    (g0, b0), ref = gs[0]
-    head = ["method", "budget", "seeds", *[f"{s} Δ" for s in sets]]
+
+    def label(k: tuple[str, str]) -> str:
+        return f"{k[0]} {k[1]}".strip()
+
+    head = ["difference", "seeds", *[f"{s} Δ" for s in sets]]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for (g, b), by in gs[1:]:
-        seeds = sorted(set(by) & set(ref))
-        if not seeds:
-            continue
-        cells = [g, b or "", str(len(seeds))]
-        for s in sets:
-            d = [by[k]["eval"][s][metric] - ref[k]["eval"][s][metric] for k in seeds]
-            m, sd = mean_std(d)
-            cells.append(f"{m:+.3f}" if sd is None else f"{m:+.3f} ± {sd:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    title = f"{metric} of each method minus {g0}{' ' + b0 if b0 else ''}, paired by seed:"
-    return title + "\n\n" + "\n".join(lines)
+    for j, (kb, by) in enumerate(gs):
+        for ka, ref in gs[:j]:
+            seeds = sorted(set(by) & set(ref))
+            if not seeds:
+                continue
+            cells = [f"{label(kb)} − {label(ka)}", str(len(seeds))]
+            for s in sets:
+                d = [by[k]["eval"][s][metric] - ref[k]["eval"][s][metric] for k in seeds]
+                m, sd = mean_std(d)
+                cells.append(f"{m:+.3f}" if sd is None else f"{m:+.3f} ± {sd:.3f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return f"{metric} differences, paired by seed:\n\n" + "\n".join(lines)
 
 
 def _csv(rows: list[dict], sets: Sequence[str]) -> str:
@@ -251,7 +263,3 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
     path = out / "report.md"
     validate.write_text_atomic(path, "\n".join(text).strip() + "\n")
     return path
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)
