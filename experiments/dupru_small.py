@@ -41,7 +41,7 @@ DESCRIPTION = (
 DEMO = (
     "Pruning demo (`python -m jaxsr.experiment --spec=experiments/dupru_small.py:demo`): "
     "MSRResNet x4 (32 features, 4 blocks) trained dense, with UPru and with DUPru (2 rounds "
-    "x 60 steps, 20 % of the residual-block weights pruned after round 1, EPS 3e-4), seeds 0 "
+    "x 150 steps, 20 % of the residual-block weights pruned after round 1, EPS 3e-4), seeds 0 "
     "and 1, on the embedded sample images; evaluated on the held-out `chelsea`."
 )
 
@@ -51,7 +51,7 @@ def get_spec(arg: str | None = None) -> Spec:
     if arg not in (None, "demo"):
         raise ValueError(f"experiments/dupru_small.py: unknown variant {arg!r} (demo)")
     variant = "demo" if demo else "small"
-    rounds, steps = (2, 60) if demo else (ROUNDS, STEPS)
+    rounds, steps = (2, 150) if demo else (ROUNDS, STEPS)
     seeds = (0, 1) if demo else SEEDS
     common = {"data.hr_patch": 64, "eval.every": steps, "ckpt.every": steps}
     if demo:
