@@ -201,10 +201,14 @@ def test_two_processes_match_one_and_write_once(one_process, two_processes):
         "checkpoints",
         "config.json",
         "final_model",
+        "images",
         "logs",
         "metrics.jsonl",
         "summary.json",
     ]
+    # the eval's sample crop (eval only at the last step), written by process 0 only
+    images = sorted(p.name for p in (w / "images" / "bicubic_sr_hr").iterdir())
+    assert images == [f"{STEPS:09d}.png"]
     # the same loss curve as one process (same global batches), to float32 rounding
     ref = [r["loss"] for r in read_metrics(one_process) if r["kind"] == "train"]
     got = [r["loss"] for r in read_metrics(w) if r["kind"] == "train"]
