@@ -1,6 +1,6 @@
 """Dense vs UPru vs DUPru at equal total steps: a reduced MSRResNet x4 from scratch, 3 seeds.
 
-    python -m jaxsr.experiment --spec=experiments/dupru_small.py        # ~70 min, 2-core CPU
+    python -m jaxsr.experiment --spec=experiments/dupru_small.py        # ~1 h (58 min measured), 2-core CPU
     python -m jaxsr.experiment --spec=experiments/dupru_small.py:demo   # ~3 min, embedded images
 
 Tests the DUPru paper's headline claim (Tables 2-3: DUPru above both the dense MSRResNet and
