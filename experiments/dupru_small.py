@@ -1,6 +1,6 @@
 """Dense vs UPru vs DUPru at equal total steps: a reduced MSRResNet x4 from scratch, 3 seeds.
 
-    python -m jaxsr.experiment --spec=experiments/dupru_small.py        # ~1 h (58 min measured), 2-core CPU
+    python -m jaxsr.experiment --spec=experiments/dupru_small.py        # ~1 h (58 min), 2-core CPU
     python -m jaxsr.experiment --spec=experiments/dupru_small.py:demo   # ~3 min, embedded images
 
 Tests the DUPru paper's headline claim (Tables 2-3: DUPru above both the dense MSRResNet and
@@ -28,15 +28,13 @@ every round restarts from. The default EPS = 1e-4 would freeze 0.70 % / 0.98 %.
 
 from jaxsr.configs_lib import shared_dir
 from jaxsr.experiment import Run, Spec
+from jaxsr.experiment.spec import description
 
 SEEDS = (0, 1, 2)
 ROUNDS, STEPS, PERCENT, EPS = 5, 600, 2.05, 3e-4
 
 
-DESCRIPTION = (
-    "Command: `python -m jaxsr.experiment --spec=experiments/dupru_small.py`\n\n"
-    + __doc__.split("\n\n", 2)[2]
-)
+DESCRIPTION = description(__doc__, "experiments/dupru_small.py")
 
 DEMO = (
     "Pruning demo (`python -m jaxsr.experiment --spec=experiments/dupru_small.py:demo`): "

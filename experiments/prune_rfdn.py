@@ -13,14 +13,12 @@ The published model itself is a baseline row (evaluated, not trained).
 
 from jaxsr.configs_lib import shared_dir
 from jaxsr.experiment import Run, Spec
+from jaxsr.experiment.spec import description
 
 ROUNDS, STEPS, PERCENT = 3, 300, 10.0
 
 
-DESCRIPTION = (
-    "Command: `python -m jaxsr.experiment --spec=experiments/prune_rfdn.py`\n\n"
-    + __doc__.split("\n\n", 2)[2]
-)
+DESCRIPTION = description(__doc__, "experiments/prune_rfdn.py")
 
 
 def get_spec(arg: str | None = None) -> Spec:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jaxsr.configs_lib import shared_dir
 from jaxsr.experiment import Run, Spec
-from jaxsr.experiment.spec import FromRun
+from jaxsr.experiment.spec import FromRun, description
 
 STEPS = 1000
 
@@ -35,10 +35,7 @@ def kept_ratio(workdir: Path) -> float:
     return round(masked_macs_ratio(workdir / "final_model"), 6)
 
 
-DESCRIPTION = (
-    "Command: `python -m jaxsr.experiment --spec=experiments/sls_rfdn.py`\n\n"
-    + __doc__.split("\n\n", 2)[2]
-)
+DESCRIPTION = description(__doc__, "experiments/sls_rfdn.py")
 
 
 def get_spec(arg: str | None = None) -> Spec:

@@ -13,11 +13,9 @@ HR 96, batch 16, L1, Adam 5e-4.
 
 from jaxsr.configs_lib import SAMPLES, shared_dir
 from jaxsr.experiment import Run, Spec
+from jaxsr.experiment.spec import description
 
-DESCRIPTION = (
-    "Command: `python -m jaxsr.experiment --spec=experiments/structured.py`\n\n"
-    + __doc__.split("\n\n", 2)[2]
-)
+DESCRIPTION = description(__doc__, "experiments/structured.py")
 
 
 def get_spec(arg: str | None = None) -> Spec:

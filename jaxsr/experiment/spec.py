@@ -122,6 +122,12 @@ class Spec:
             raise ValueError(f"spec {self.name}: no evaluation sets")
 
 
+def description(doc: str, spec_file: str) -> str:
+    """A spec's report text from its module docstring: the command that runs it, then the
+    docstring after its title and command block (the first two paragraphs)."""
+    return f"Command: `python -m jaxsr.experiment --spec={spec_file}`\n\n" + doc.split("\n\n", 2)[2]
+
+
 def _flag_value(v: Any) -> str:
     if isinstance(v, str):
         return v
