@@ -98,8 +98,8 @@ def check_train_config(cfg: Any) -> None:
             "configs/adaptive.py (method mse_estimator)"
         )
     scale = int(cfg.model.scale)
+    _positive(cfg, "train.steps", allow_zero=True)  # 0: export the start point untrained
     for key in (
-        "train.steps",
         "train.log_every",
         "ckpt.every",
         "ckpt.keep",

@@ -258,6 +258,9 @@ def test_bad_run_is_refused_before_any_training(tmp_path):
         "experiments/sls_rfdn.py",
         "experiments/structured.py",
         "experiments/structured.py:demo",
+        "experiments/nm_rfdn.py",
+        "experiments/l1_rfdn.py",
+        "experiments/adaptive_rfdn.py",
     ],
 )
 def test_repository_specs_load_and_name_existing_configs(spec):
@@ -265,3 +268,76 @@ def test_repository_specs_load_and_name_existing_configs(spec):
     for run in s.runs:
         assert (REPO / run.config.split(":")[0]).is_file(), run.config
     assert s.description.strip()
+
+
+ADAPTIVE_CFG = """
+from jaxsr.configs_lib import load_sibling
+
+def get_config(arg=None):
+    c = load_sibling({adaptive!r}, "adaptive.py").get_config("demo")
+    c.adaptive.candidates = ({cand!r}, "bicubic")
+    c.adaptive.pretrain_steps = 0
+    c.adaptive.core, c.adaptive.context, c.adaptive.blend = 8, 4, 2
+    c.model.scale = 2
+    c.model.overrides = {{"num_candidates": 2, "features": 4}}
+    c.data.hr_patch, c.data.batch_size = 32, 4
+    c.train.steps, c.train.log_every, c.ckpt.every = 6, 2, 1000
+    c.optim.milestones = ()
+    return c
+"""
+
+ADAPTIVE_SPEC = """
+from jaxsr.configs_lib import SAMPLES
+from jaxsr.experiment import Run, Spec
+
+def get_spec(arg=None):
+    run = Run("adaptive", {cfg!r}, 0, {{"data.data_dir": {data!r}}}, name="est")
+    return Spec("ada", [run], str(SAMPLES), sets=("Demo",), betas=(0, 1000))
+"""
+
+
+def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(tmp_path):
+    from jaxsr import model_dir, models
+
+    over = {"num_feat": 8, "num_block": 1}
+    cand = tmp_path / "edsr" / "final_model"
+    model_dir.save_model(
+        cand,
+        models.init_params(models.create("edsr_baseline", 2, **over), 0),
+        "edsr_baseline",
+        2,
+        over,
+    )
+    cfg = tmp_path / "est_cfg.py"
+    cfg.write_text(ADAPTIVE_CFG.format(adaptive=str(REPO / "configs/x.py"), cand=str(cand)))
+    spec = tmp_path / "ada.py"
+    spec.write_text(ADAPTIVE_SPEC.format(cfg=str(cfg), data=str(tmp_path / "tfds")))
+    out, work = tmp_path / "out", tmp_path / "work"
+    r = _experiment(spec, out, work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rec = json.loads((out / "runs" / "est.json").read_text())
+    assert rec["model"] == "adaptive" and rec["steps"] == 6 and rec["eval"] == {}
+    runs = rec["adaptive"]["runs"]
+    assert [e.get("beta", e.get("alone")) for e in runs] == [0, 1000, str(cand), "bicubic"]
+    big, bic = runs[1]["sets"]["Demo"], runs[3]["sets"]["Demo"]
+    assert big["share"] == [0.0, 1.0] and big["psnr_y"] == bic["psnr_y"]  # all tiles bicubic
+    assert big["gmacs"] > bic["gmacs"]  # + the estimators
+    text = (out / "report.md").read_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| beta") or " alone |" in ln]
+    assert [ln.split(" | ")[0] for ln in rows] == [
+        "| beta 0",
+        "| beta 1000",
+        "| edsr alone",
+        "| bicubic alone",
+    ]
+    assert f"{bic['psnr_y']:.3f} / {bic['ssim_y']:.4f} / {bic['gmacs']:.2f}" in rows[3]
+    assert rows[1].endswith("| 0.00 / 1.00 |")
+    assert (out / "adaptive.png").stat().st_size > 0 and not (out / "pareto.png").exists()
+    csv_rows = (out / "results.csv").read_text().splitlines()
+    assert (
+        len(csv_rows) == 5
+        and "Demo/gmacs" in csv_rows[0]
+        and "edsr_alone" in r.stdout + "".join(csv_rows)
+    )
+    with pytest.raises(ValueError, match="beta -1 must be a finite number >= 0"):
+        Spec("x", [Run("a", "c.py")], str(tmp_path), betas=(-1,)).check()

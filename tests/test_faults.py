@@ -367,7 +367,7 @@ _TRAIN_BAD = [
         "error: --config.trian.steps: unknown config key 'trian'; did you mean 'train'?",
         2,
     ),
-    (["--config.train.steps=0"], "error: train.steps=0 must be > 0", 1),
+    (["--config.train.steps=-2"], "error: train.steps=-2 must be >= 0", 1),
     (["--config.eval.every=0"], "error: eval.every=0 must be > 0", 1),
     (["--config.data.batch_size=0"], "error: data.batch_size=0 must be > 0", 1),
     (
@@ -415,7 +415,7 @@ def test_fewer_steps_than_the_checkpoint_is_an_error(tmp_path, data_dir, referen
     ):
         train.fit(_tiny(data_dir, **{"train.steps": 30}), reference, quiet=True)
     r = _cli("jaxsr.train", *_train_args(tmp_path / "w", data_dir, "--config.train.steps=-1"))
-    assert _last_line(r) == "error: train.steps=-1 must be > 0"
+    assert _last_line(r) == "error: train.steps=-1 must be >= 0"
 
 
 def test_evaluate_checks_arguments_before_compute(tmp_path):

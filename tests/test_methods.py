@@ -491,3 +491,32 @@ def test_nm_on_grouped_convs_stays_within_each_conv_group():
             assert int(jnp.sum(w != 0)) * 4 == w.size  # exactly 2 of every 8, per conv group
         y = module.apply({"params": exported.params}, x)
         assert y.shape == (1, 24, 24, 3) and bool(jnp.all(jnp.isfinite(y)))
+
+
+def test_zero_step_stage_exports_its_start_point(tmp_path):
+    """train.steps=0: the fine-tune stage trains nothing; its model is the one-shot N:M masked
+    pretrain model, evaluated once at the start step, with no checkpoint; a rerun skips it."""
+    c = tiny_nm(None, tmp_path / "tfds")
+    c.train.steps = 0
+    reps = train.run(c, tmp_path / "w", quiet=True)
+    assert [r["stage"] for r in reps] == ["pretrain", "finetune"]
+    ft = tmp_path / "w" / "finetune"
+    pre = _flat(model_dir.load_model(tmp_path / "w" / "pretrain" / "final_model")[1])
+    got = _flat(model_dir.load_model(ft / "final_model")[1])
+    masks = _flat(model_dir.load_masks(ft / "final_model"))
+    assert set(got) == set(pre)
+    for k, w in pre.items():
+        want = w * np.asarray(nm_mask(jnp.asarray(w), 2, 4)) if k in masks else w
+        np.testing.assert_array_equal(got[k], want, err_msg=k)
+    summ = json.loads((ft / "summary.json").read_text())
+    assert summ["steps"] == summ["first_step"] == 0
+    assert summ["final_eval"] == reps[1]["eval"] and "Demo/psnr_y" in summ["final_eval"]
+    evals = [r for r in read_metrics(ft) if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [0]
+    assert not list((ft / "checkpoints").glob("[0-9]*"))
+    before = (ft / "final_model" / "jaxsr_model.json").stat().st_mtime_ns
+    train.run(c, tmp_path / "w", quiet=True)  # finished: skipped, nothing rewritten
+    assert (ft / "final_model" / "jaxsr_model.json").stat().st_mtime_ns == before
+    c.train.steps = -1
+    with pytest.raises(ValueError, match=r"train.steps=-1 must be >= 0"):
+        train.run(c, tmp_path / "w2", quiet=True)

@@ -42,8 +42,14 @@ def main(argv: list[str]) -> None:
             compile_cache.enable()
             records = runner.run_experiment(spec, out.absolute(), work.absolute(), _ONLY.value)
         path = report.write(out, spec, records)
-        print(f"\n{spec.name}: Y-PSNR / SSIM, mean ± std over seeds\n")
-        print(report.table(records, list(spec.sets), "y"))
+        plain = [r for r in records if "adaptive" not in r]
+        if plain:
+            print(f"\n{spec.name}: Y-PSNR / SSIM, mean ± std over seeds\n")
+            print(report.table(plain, list(spec.sets), "y"))
+        for r in records:
+            if "adaptive" in r:
+                print(f"\n{spec.name}, {r['name']}:\n")
+                print(report.adaptive_table(r, list(spec.sets)))
         print(f"\nwrote {path} ({len(records)} records; plots and CSV beside it)")
     except KeyboardInterrupt:
         interrupted("stopped; rerun the same command to resume")

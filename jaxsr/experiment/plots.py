@@ -131,3 +131,42 @@ def curves(records: Sequence[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def adaptive(records: Sequence[dict], sets: Sequence[str], path: Path) -> Path:
+    """One panel per set: Y-PSNR against realised GMACs per image of each adaptive record's
+    betas (a line, labelled) and of its candidates alone on the same tiles (markers)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.4), squeeze=False)
+    for ax, s in zip(axes[0], sets, strict=True):
+        for i, r in enumerate(records):
+            color = f"C{i % 10}"
+            runs = r["adaptive"]["runs"]
+            b = [e for e in runs if "beta" in e]
+            xs = [e["sets"][s]["gmacs"] for e in b]
+            ys = [e["sets"][s]["psnr_y"] for e in b]
+            ax.plot(xs, ys, "o-", color=color, ms=4, lw=1, label=f"{r['name']}: beta")
+            for e, x, y in zip(b, xs, ys, strict=True):
+                ax.annotate(
+                    f"{e['beta']:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                )
+            for e in runs:
+                if "alone" in e:
+                    name = e["alone"]
+                    name = Path(name).parent.name if name != "bicubic" else name
+                    x, y = e["sets"][s]["gmacs"], e["sets"][s]["psnr_y"]
+                    ax.plot([x], [y], "s", color="gray", ms=4)
+                    ax.annotate(
+                        name,
+                        (x, y),
+                        fontsize=6,
+                        xytext=(3, -8),
+                        textcoords="offset points",
+                        color="gray",
+                    )
+        ax.set_title(s, fontsize=9)
+        ax.set_xlabel("GMACs per image (realised)")
+        ax.set_ylabel("PSNR-Y (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    return _save(fig, path)

@@ -43,6 +43,9 @@ def flat_rows(records: Sequence[dict], sets: Sequence[str]) -> list[dict[str, An
     """One flat row per record (the CSV): identity, complexity, times, metrics per set."""
     rows = []
     for r in records:
+        if "adaptive" in r:
+            rows += _adaptive_rows(r, sets)
+            continue
         hw = r.get("hardware", {})
         row: dict[str, Any] = {
             "name": r["name"],
@@ -70,6 +73,67 @@ def flat_rows(records: Sequence[dict], sets: Sequence[str]) -> list[dict[str, An
                 row[f"{s}/{k}"] = r["eval"].get(s, {}).get(k, "")
         rows.append(row)
     return rows
+
+
+def _label(entry: dict) -> str:
+    """ "beta 0.05" or "<candidate> alone" (a candidate's run name, or bicubic)."""
+    if "beta" in entry:
+        return f"beta {entry['beta']:g}"
+    name = entry["alone"]
+    return f"{Path(name).parent.name if name != 'bicubic' else name} alone"
+
+
+def _adaptive_rows(r: dict, sets: Sequence[str]) -> list[dict[str, Any]]:
+    """CSV rows of an adaptive record: one per beta and per candidate alone, with the
+    realised GMACs per image of each set (`SET/gmacs`) and the shares of tiles."""
+    hw = r.get("hardware", {})
+    out = []
+    for e in r["adaptive"]["runs"]:
+        row: dict[str, Any] = {
+            "name": f"{r['name']}/{_label(e).replace(' ', '_')}",
+            "group": r["run"]["group"],
+            "budget": _label(e),
+            "seed": r["run"].get("seed", 0),
+            "method": r.get("method", ""),
+            "model": "adaptive",
+            "scale": r.get("scale", ""),
+            "steps": r.get("steps", ""),
+            "train_wall_s": r.get("train_wall_s", ""),
+            "eval_wall_s": r.get("eval_wall_s", ""),
+            "hardware": f"{hw.get('cpu', '')}, {hw.get('cores', '')} cores, "
+            f"{hw.get('devices', '')}",
+            "commit": (r.get("code") or {}).get("commit") or "",
+        }
+        for s in sets:
+            x = e["sets"].get(s, {})
+            for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "gmacs"):
+                row[f"{s}/{k}"] = x.get(k, "")
+            row[f"{s}/share"] = " ".join(f"{v:.4f}" for v in x.get("share", []))
+        out.append(row)
+    return out
+
+
+def adaptive_table(r: dict, sets: Sequence[str]) -> str:
+    """Markdown of an adaptive record: per beta and per candidate alone (same tiles), Y-PSNR /
+    SSIM / realised GMACs per image / SR seconds per set, and the share of tiles each
+    candidate got (pooled over the sets)."""
+    doc = r["adaptive"]
+    names = [Path(c).parent.name if c != "bicubic" else c for c in doc["candidates"]]
+    head = ["run", *[f"{s} Y-PSNR / SSIM / GMACs / s" for s in sets]]
+    head.append("tiles: " + " / ".join(names))
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for e in doc["runs"]:
+        cells = [_label(e)]
+        for s in sets:
+            x = e["sets"][s]
+            cells.append(
+                f"{x['psnr_y']:.3f} / {x['ssim_y']:.4f} / {x['gmacs']:.2f} / {x['sr_seconds']:.1f}"
+            )
+        tiles = [sum(e["sets"][s]["tiles"][i] for s in sets) for i in range(len(names))]
+        total = sum(tiles) or 1
+        cells.append(" / ".join(f"{t / total:.2f}" for t in tiles) if "beta" in e else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def groups(records: Sequence[dict]) -> list[tuple[tuple[str, str], list[dict]]]:
@@ -175,9 +239,10 @@ def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> s
 
 
 def _csv(rows: list[dict], sets: Sequence[str]) -> str:
-    fields = list(CSV_FIELDS) + [
-        f"{s}/{k}" for s in sets for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-    ]
+    keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+    if any(r.get("model") == "adaptive" for r in rows):
+        keys += ("gmacs", "share")
+    fields = list(CSV_FIELDS) + [f"{s}/{k}" for s in sets for k in keys]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
@@ -228,11 +293,16 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
     rows = flat_rows(records, sets)
     validate.write_text_atomic(out / "results.json", json.dumps(rows, indent=1) + "\n")
     validate.write_text_atomic(out / "results.csv", _csv(rows, sets))
+    adaptive = [r for r in records if "adaptive" in r]
+    plain = [r for r in records if "adaptive" not in r]  # evaluated as one model each
     made = []
-    if records and "pareto" in spec.plots:
-        made.append(("PSNR vs GMACs", plots.pareto(records, sets, spec.metric, out / "pareto.png")))
-    if records and "sparsity" in spec.plots and any("layers" in r for r in records):
-        made.append(("per-layer sparsity", plots.layer_sparsity(records, out / "sparsity.png")))
+    if plain and "pareto" in spec.plots:
+        made.append(("PSNR vs GMACs", plots.pareto(plain, sets, spec.metric, out / "pareto.png")))
+    if adaptive and "pareto" in spec.plots:
+        path = plots.adaptive(adaptive, sets, out / "adaptive.png")
+        made.append(("Y-PSNR vs realised GMACs", path))
+    if plain and "sparsity" in spec.plots and any("layers" in r for r in plain):
+        made.append(("per-layer sparsity", plots.layer_sparsity(plain, out / "sparsity.png")))
     if records and "curves" in spec.plots and any("curves" in r for r in records):
         made.append(("training curves", plots.curves(records, out / "curves.png")))
     trained = [r for r in records if "steps" in r]
@@ -241,23 +311,33 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
     text += summary_lines(records)
     if n_todo:
         text.append(f"- **incomplete: {n_todo} of {len(spec.runs)} runs not finished yet**")
-    text += [
-        "",
-        "Y channel (PSNR dB / SSIM, mean ± sample std over seeds):",
-        "",
-        table(records, sets, "y"),
-        "",
-        "RGB:",
-        "",
-        table(records, sets, "rgb"),
-        "",
-        paired_table(records, sets, spec.metric),
-        "",
-        f"Every run ({spec.metric}):",
-        "",
-        seed_table(records, sets, spec.metric),
-        "",
-    ]
+    for r in adaptive:
+        text += [
+            "",
+            f"{r['run']['group']} (run {r['name']}, seed {r['run']['seed']}): every beta, and "
+            "every candidate alone on the same tiles; GMACs are realised per image (the "
+            "chosen candidates on their windows + the estimators), s = SR seconds per set:",
+            "",
+            adaptive_table(r, sets),
+        ]
+    if plain:
+        text += [
+            "",
+            "Y channel (PSNR dB / SSIM, mean ± sample std over seeds):",
+            "",
+            table(plain, sets, "y"),
+            "",
+            "RGB:",
+            "",
+            table(plain, sets, "rgb"),
+            "",
+            paired_table(plain, sets, spec.metric),
+            "",
+            f"Every run ({spec.metric}):",
+            "",
+            seed_table(plain, sets, spec.metric),
+        ]
+    text.append("")
     text += [f"![{title}]({p.name})" for title, p in made]
     text += ["", "Records: `runs/*.json`; flat table: `results.csv`."]
     path = out / "report.md"

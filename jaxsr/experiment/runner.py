@@ -126,7 +126,16 @@ def make_record(
     dirs = record.stage_dirs(workdir, stages)
     model = dirs[-1] / "final_model"
     t0 = time.perf_counter()
-    ev = evaluate_model(str(model), spec)
+    if spec.betas:  # an MSE-estimator ensemble: every beta and every candidate alone
+        from jaxsr.evaluate import evaluate_adaptive
+
+        doc = evaluate_adaptive(
+            str(model), spec.data, list(spec.sets), list(spec.betas), alone=True, show=False
+        )
+        ev: dict[str, Any] = {}
+        facts: dict[str, Any] = {"model": "adaptive", "scale": doc["scale"], "adaptive": doc}
+    else:
+        ev, facts = evaluate_model(str(model), spec), record.model_facts(model)
     eval_s = time.perf_counter() - t0
     cfg = json.loads((dirs[0] / "config.json").read_text())
     curves = record.curves(workdir, stages)
@@ -140,7 +149,7 @@ def make_record(
         "workdir": str(workdir),
         "stages": stages,
         "steps": curves["steps"],
-        **record.model_facts(model),
+        **facts,
         "eval": ev,
         "train_wall_s": record.train_wall_s(workdir, stages),
         "run_wall_s": call_wall_s,  # this runner call's training wall time (0: trained earlier)
@@ -219,7 +228,7 @@ def run_experiment(
         rec = make_record(run, wd, stages, spec, wall)
         path = out / "runs" / f"{run.run_name}.json"
         validate.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
-        ev = rec["eval"]
+        ev = rec["eval"] or rec["adaptive"]["runs"][0]["sets"]  # adaptive: the first beta
         log(
             f"done {run.run_name}: {rec['steps']} steps, train {rec['train_wall_s']:.0f} s; "
             + ", ".join(f"{s} {v[spec.metric]:.3f}" for s, v in ev.items())

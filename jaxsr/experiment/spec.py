@@ -92,6 +92,9 @@ class Spec:
     plots: Sequence[str] = ("pareto", "sparsity", "curves")
     scale: int = 0  # for baselines ("bicubic"); 0: taken from the runs' models
     out: str = ""  # default results folder (relative to the cwd); "": results/<name>
+    # adaptive inference: the runs train MSE-estimator ensembles (configs/adaptive.py), each
+    # evaluated at every beta and every candidate alone (`jaxsr.evaluate --beta=... --alone`)
+    betas: Sequence[float] = ()
 
     def check(self) -> None:
         """One-line ValueErrors for a malformed spec, before any compute."""
@@ -120,6 +123,14 @@ class Spec:
             raise ValueError(f"spec {self.name}: unknown plots {bad}")
         if not self.sets:
             raise ValueError(f"spec {self.name}: no evaluation sets")
+        for b in self.betas:
+            if not isinstance(b, int | float) or not b >= 0 or b == float("inf"):
+                raise ValueError(f"spec {self.name}: beta {b!r} must be a finite number >= 0")
+        if self.betas and self.baselines:
+            raise ValueError(
+                f"spec {self.name}: an adaptive spec (betas) evaluates its candidates alone; "
+                "baselines are not used there"
+            )
 
 
 def description(doc: str, spec_file: str) -> str:

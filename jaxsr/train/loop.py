@@ -169,8 +169,8 @@ def prepare_workdir(cfg: Any, workdir: str | os.PathLike, initial: dict | None =
             "raise train.steps to continue, or use a new --workdir"
         )
     start = int((initial or {}).get("step", 0))
-    if start >= total:
-        raise ValueError(f"train.steps={total} leaves nothing to train after step {start}")
+    if start > total:
+        raise ValueError(f"train.steps={total} is before the start step {start}")
     return workdir
 
 
@@ -312,6 +312,15 @@ def fit(
         where = f"last finite checkpoint: step {saved}" if saved else "no checkpoint was saved"
         nonfinite.check(policy, n_bad, first, max_skips, f"{where} in {ckpt.directory}")
 
+    if total == start and latest is None and eval_sets:  # a 0-step stage: evaluate its start
+        p0 = state.ema_params if ema_decay > 0 else state.params
+        exported = method.export(p0, state.extra)
+        last_eval = evaluate_params(pred, exported.params, eval_sets)
+        writer.write(total, "eval", last_eval)
+        if select and select in last_eval:
+            best = {"step": total, "value": last_eval[select]}
+            if lead:
+                _save_model(cfg, workdir / "best_model", exported, f"{workdir} step {total}")
     stop = StopRequest()
     try:
         with stop:

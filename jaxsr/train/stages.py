@@ -82,9 +82,9 @@ def check(cfg: Any) -> list[Stage]:
             f"config.distributed=True: the {len(names)}-stage recipe of {cfg.method!r} is "
             "single-process for now (every process would write the stage files); run without it"
         )
-    for s in stages:
-        if int(s.steps) < 1:
-            raise ValueError(f"stage {s.name or cfg.method!r}: {s.steps} steps; need >= 1")
+    for s in stages:  # 0 steps: the stage exports its start point (e.g. pruned, not tuned)
+        if int(s.steps) < 0:
+            raise ValueError(f"stage {s.name or cfg.method!r}: {s.steps} steps; need >= 0")
     return stages
 
 
