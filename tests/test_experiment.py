@@ -108,6 +108,14 @@ def test_curves_continue_over_stages(tmp_path):
     c = record.curves(tmp_path, ["round_01", "round_02"])
     assert c["step"] == [10, 20, 30, 40] and c["steps"] == 40  # round 2: steps 5..25 -> 20..40
     assert c["loss"] == [0.1, 0.2, 0.15, 0.25] and c["eval_step"] == [20, 40]
+    summ = json.loads((tmp_path / "round_02" / "summary.json").read_text())
+    summ["events"] = {"budget_met": 17, "converged": -1}  # -1: did not happen
+    (tmp_path / "round_02" / "summary.json").write_text(json.dumps(summ))
+    ev = record.events(tmp_path, ["round_01", "round_02"])
+    assert ev == {"round_02/budget_met": 17}
+    assert report.event_lines([{"name": "r", "events": ev}, {"name": "q"}]) == [
+        "- r: round_02/budget_met at step 17"
+    ]
 
 
 def test_results_md_replaces_marked_sections(tmp_path):

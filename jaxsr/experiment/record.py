@@ -54,6 +54,17 @@ def curves(workdir: Path, stages: list[str]) -> dict[str, Any]:
     return {"steps": offset, "step": train_x, "loss": train_y, "eval_step": eval_x, "eval": eval_v}
 
 
+def events(workdir: Path, stages: list[str]) -> dict[str, int]:
+    """The methods' one-off events that happened (e.g. SLS's `budget_met`), at their step
+    within their stage; keys `stage/event` for multi-stage runs."""
+    out = {}
+    for s, d in zip(stages, stage_dirs(workdir, stages), strict=True):
+        for k, v in json.loads((d / "summary.json").read_text()).get("events", {}).items():
+            if int(v) >= 0:
+                out[f"{s}/{k}" if s else k] = int(v)
+    return out
+
+
 def train_wall_s(workdir: Path, stages: list[str]) -> float:
     """Sum of the stages' trainer wall times (a resumed stage counts its last process only)."""
     dirs = stage_dirs(workdir, stages)

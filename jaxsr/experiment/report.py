@@ -284,6 +284,19 @@ def summary_lines(records: Sequence[dict]) -> list[str]:
     return out
 
 
+def event_lines(records: Sequence[dict]) -> list[str]:
+    """Per run: the methods' one-off events (e.g. SLS's budget_met), at their step within
+    their stage."""
+    out = []
+    for r in records:
+        ev = r.get("events") or {}
+        if ev:
+            out.append(
+                f"- {r['name']}: " + ", ".join(f"{k} at step {v}" for k, v in sorted(ev.items()))
+            )
+    return out
+
+
 def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
     """Write results.json, results.csv, the tables, the plots and report.md into `out`;
     returns report.md's path."""
@@ -337,6 +350,9 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
             "",
             seed_table(plain, sets, spec.metric),
         ]
+    events = event_lines(records)
+    if events:
+        text += ["", "Events (step within the stage):", "", *events]
     text.append("")
     text += [f"![{title}]({p.name})" for title, p in made]
     text += ["", "Records: `runs/*.json`; flat table: `results.csv`."]

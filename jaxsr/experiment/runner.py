@@ -151,6 +151,7 @@ def make_record(
         "steps": curves["steps"],
         **facts,
         "eval": ev,
+        "events": record.events(workdir, stages),
         "train_wall_s": record.train_wall_s(workdir, stages),
         "run_wall_s": call_wall_s,  # this runner call's training wall time (0: trained earlier)
         "eval_wall_s": eval_s,
