@@ -4,7 +4,7 @@ Commands:
     python -m jaxsr.train --config=configs/adaptive.py:demo --workdir=workdirs/adaptive_demo
     python -m jaxsr.evaluate --weights=workdirs/adaptive_demo/estimator/final_model \
         --data=jaxsr/data/samples --sets=Demo --beta=0,0.5,2
-    launch/sls_experiment.sh workdirs/sls_exp 1000 0 0        # the candidates (SLS 1/4..1/16)
+    python -m jaxsr.experiment --spec=experiments/sls_rfdn.py  # the candidates (SLS 1/4..1/16)
     python -m jaxsr.train --config=configs/adaptive.py --workdir=workdirs/adaptive/estimator
     python -m jaxsr.evaluate --weights=workdirs/adaptive/estimator/final_model \
         --data=../shared/data/benchmark --sets=Set14,B100 --beta=0,0.1,0.3,1
@@ -12,7 +12,7 @@ Commands:
         --weights=workdirs/adaptive/estimator/final_model        # + <name>_x4_choices.png
 
 Arguments (`:key=value,...`): `root` (folder of the candidate runs, default
-workdirs/sls_exp), `runs` (`+`-separated run names under `root`, each with a
+workdirs/sls_rfdn), `runs` (`+`-separated run names under `root`, each with a
 `final_model/`; default sls_1of4+sls_1of8+sls_1of16), `nobicubic` (leave the bicubic
 candidate out), `steps` (default 1500), `core`, `context` (LR pixels of a tile's core and of
 its context: 32 and 8), `features` (estimator channels, 16), `seed`, `demo`.
@@ -36,7 +36,7 @@ from jaxsr.configs_lib import base_config, demo_data, parse_arg, shared_train_da
 def get_config(arg: str | None = None):
     a = parse_arg(
         arg,
-        root="workdirs/sls_exp",
+        root="workdirs/sls_rfdn",
         runs="sls_1of4+sls_1of8+sls_1of16",
         nobicubic=False,
         steps=0,

@@ -7,7 +7,7 @@ Commands:
     python -m jaxsr.evaluate --weights=workdirs/nm_rfdn/final_model \
         --data=../shared/data/benchmark
     python -m jaxsr.complexity --weights=workdirs/nm_rfdn/final_model
-    launch/nm_experiment.sh workdirs/nm_rfdn 2 4 1500     # one-shot vs SR-STE, RESULTS.md
+    python -m jaxsr.experiment --spec=experiments/nm_rfdn.py   # one-shot vs SR-STE, RESULTS.md
 
 Arguments (`:key=value,...`): `model` (rfdn | carn_m | msrresnet), `n`, `m` (N:M along the
 input channels of every conv but the first and last, the SLS convention), `steps`

@@ -7,7 +7,7 @@ Commands:
     python -m jaxsr.evaluate --weights=workdirs/sls_rfdn8/final_model \
         --data=../shared/data/benchmark
     python -m jaxsr.complexity --weights=workdirs/sls_rfdn8/final_model
-    launch/sls_experiment.sh workdirs/sls_exp 1000     # vs one-shot N:M and SR-STE: RESULTS.md
+    python -m jaxsr.experiment --spec=experiments/sls_rfdn.py  # vs one-shot N:M, SR-STE: RESULTS.md
 
 Arguments (`:key=value,...`): `model` (rfdn | carn_m | imdn: from the published x4
 checkpoints in ../shared/weights; edsr_baseline | carn | msrresnet: no published weights, so

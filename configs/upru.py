@@ -22,7 +22,7 @@ Y 31.43 / 28.14 / 27.25 dB. Not reproduced here.
 `:rfdn`: starts from the imported RFDN x4 (`../shared/weights/rfdn_x4.pth`), prunes every
 conv except the first and last, fine-tunes on `../shared/data/train` (HR 96, L1, lr 1e-5),
 p = 10 %, T = 4, 2000 steps per round (0.32-0.36 s/step on 2 CPU cores: ~45 min per method);
-`launch/prune_experiment.sh` runs it against dense fine-tuning at the same budget.
+`experiments/prune_rfdn.py` runs it against dense fine-tuning at the same budget.
 """
 
 from jaxsr import methods
@@ -47,7 +47,7 @@ def build(method: str, arg: str | None):
         c.train.loss, c.optim.lr, c.optim.eps = "l1", 1e-5, 1e-8
         c.pruning.percent, c.pruning.rounds = 10.0, 4
         c.train.steps, c.eval.every, c.ckpt.every = 2000, 2000, 500
-        c.eval.sets = ("Set5",)  # per round; launch/prune_experiment.sh evaluates all sets
+        c.eval.sets = ("Set5",)  # per round; experiment specs evaluate all sets
     elif variant == "small":
         c.model.overrides = {"num_feat": 32, "num_block": 4}
         c.train.steps, c.train.log_every = 1000, 50
