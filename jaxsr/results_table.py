@@ -163,33 +163,12 @@ def markdown(res: list[dict]) -> str:
 
 
 def adaptive_markdown(doc: dict) -> str:
-    """One row per beta and per candidate alone: Y-PSNR / SSIM, GMACs per image, SR seconds
-    per set, and the share of tiles per candidate (in the ensemble's candidate order)."""
-    names = [Path(c).parent.name if c != "bicubic" else c for c in doc["candidates"]]
+    """One row per beta and per candidate alone (`jaxsr.experiment.report.adaptive_table`)."""
+    from jaxsr.experiment.report import adaptive_table
+
     if not doc["runs"]:
         raise ValueError("no runs (evaluate --beta / --alone)")
-    sets = list(doc["runs"][0]["sets"])
-    head = (
-        ["run"] + [f"{s} Y-PSNR / SSIM / GMACs / s" for s in sets] + ["tiles: " + " / ".join(names)]
-    )
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for r in doc["runs"]:
-        what = (
-            f"beta {r['beta']:g}"
-            if "beta" in r
-            else f"{Path(r['alone']).parent.name if r['alone'] != 'bicubic' else 'bicubic'} alone"
-        )
-        cells = [what]
-        for s in sets:
-            x = r["sets"][s]
-            cells.append(
-                f"{x['psnr_y']:.3f} / {x['ssim_y']:.4f} / {x['gmacs']:.3f} / {x['sr_seconds']:.1f}"
-            )
-        share = [sum(r["sets"][s]["tiles"][i] for s in sets) for i in range(len(names))]
-        total = sum(share) or 1.0
-        cells.append(" / ".join(f"{v / total:.2f}" for v in share) if "beta" in r else "")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return adaptive_table(doc, list(doc["runs"][0]["sets"])) + "\n"
 
 
 def main(argv: list[str]) -> int:

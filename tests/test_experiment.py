@@ -340,6 +340,9 @@ def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(tmp_path):
     ]
     assert f"{bic['psnr_y']:.3f} / {bic['ssim_y']:.4f} / {bic['gmacs']:.2f}" in rows[3]
     assert rows[1].endswith("| 0.00 / 1.00 |")
+    from jaxsr.results_table import adaptive_markdown  # the CLI's table of an eval JSON
+
+    assert adaptive_markdown(rec["adaptive"]).splitlines()[2:] == rows
     assert (out / "adaptive.png").stat().st_size > 0 and not (out / "pareto.png").exists()
     csv_rows = (out / "results.csv").read_text().splitlines()
     assert (

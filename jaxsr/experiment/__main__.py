@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
         for r in records:
             if "adaptive" in r:
                 print(f"\n{spec.name}, {r['name']}:\n")
-                print(report.adaptive_table(r, list(spec.sets)))
+                print(report.adaptive_table(r["adaptive"], list(spec.sets)))
         print(f"\nwrote {path} ({len(records)} records; plots and CSV beside it)")
     except KeyboardInterrupt:
         interrupted("stopped; rerun the same command to resume")

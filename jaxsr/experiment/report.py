@@ -113,11 +113,11 @@ def _adaptive_rows(r: dict, sets: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def adaptive_table(r: dict, sets: Sequence[str]) -> str:
-    """Markdown of an adaptive record: per beta and per candidate alone (same tiles), Y-PSNR /
-    SSIM / realised GMACs per image / SR seconds per set, and the share of tiles each
-    candidate got (pooled over the sets)."""
-    doc = r["adaptive"]
+def adaptive_table(doc: dict, sets: Sequence[str]) -> str:
+    """Markdown of an adaptive evaluation (`jaxsr.evaluate --beta ... --alone`, a record's
+    "adaptive"): per beta and per candidate alone (same tiles), Y-PSNR / SSIM / realised
+    GMACs per image / SR seconds per set, and the share of tiles each candidate got (pooled
+    over the sets)."""
     names = [Path(c).parent.name if c != "bicubic" else c for c in doc["candidates"]]
     head = ["run", *[f"{s} Y-PSNR / SSIM / GMACs / s" for s in sets]]
     head.append("tiles: " + " / ".join(names))
@@ -331,7 +331,7 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
             "every candidate alone on the same tiles; GMACs are realised per image (the "
             "chosen candidates on their windows + the estimators), s = SR seconds per set:",
             "",
-            adaptive_table(r, sets),
+            adaptive_table(r["adaptive"], sets),
         ]
     if plain:
         text += [
