@@ -352,3 +352,13 @@ def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(tmp_path):
     )
     with pytest.raises(ValueError, match="beta -1 must be a finite number >= 0"):
         Spec("x", [Run("a", "c.py")], str(tmp_path), betas=(-1,)).check()
+
+
+def test_eval_agreement_by_hand():
+    a = _rec("dense", 0, 30.0)
+    a["curves"] = {"eval_step": [5, 10], "eval": [{"Set5/psnr_y": 1.0}, {"Set5/psnr_y": 30.25}]}
+    b = _rec("UPru", 0, 29.0)  # evaluated last before its final step: not compared
+    b["curves"] = {"eval_step": [5], "eval": [{"Set5/psnr_y": 0.0}]}
+    line = report.eval_agreement([a, b, _rec("x", 0, 1.0)])
+    assert line.endswith("max |difference| 0.25 over 1 values of 1 runs")
+    assert report.eval_agreement([b]) == ""

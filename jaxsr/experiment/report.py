@@ -255,6 +255,27 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
+def eval_agreement(records: Sequence[dict]) -> str:
+    """How the runner's evaluation of each final model (its own process, all sets) agrees with
+    the trainer's evaluation at the run's last step (the sets it evaluated in training)."""
+    diffs, runs = [], 0
+    for r in records:
+        c = r.get("curves") or {}
+        if not c.get("eval") or c["eval_step"][-1] != r.get("steps"):
+            continue
+        runs += 1
+        for k, v in c["eval"][-1].items():
+            s, _, m = k.partition("/")
+            if m in r["eval"].get(s, {}):
+                diffs.append(abs(float(v) - r["eval"][s][m]))
+    if not diffs:
+        return ""
+    return (
+        f"- independent evaluation of the final models vs the trainer's own at the last step: "
+        f"max |difference| {max(diffs):.2g} over {len(diffs)} values of {runs} runs"
+    )
+
+
 def summary_lines(records: Sequence[dict]) -> list[str]:
     """Hardware, commits and wall times of the records (for the report's header)."""
     trained = [r for r in records if "steps" in r]
@@ -281,7 +302,8 @@ def summary_lines(records: Sequence[dict]) -> list[str]:
         f"(total {_fmt_s(sum(walls))}; evaluation "
         f"{_fmt_s(sum(r['eval_wall_s'] for r in trained))})",
     ]
-    return out
+    agree = eval_agreement(trained)
+    return out + ([agree] if agree else [])
 
 
 def event_lines(records: Sequence[dict]) -> list[str]:
