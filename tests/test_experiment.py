@@ -88,8 +88,14 @@ def test_paired_differences_by_hand():
     recs = [_rec("dense", 0, 30.0), _rec("dense", 1, 30.2), _rec("UPru", 0, 29.9)]
     recs += [_rec("UPru", 1, 30.0), _rec("UPru", 2, 31.0)]  # seed 2 has no dense partner
     t = report.paired_table(recs, ["Set5"], "psnr_y").splitlines()
-    assert t[0] == "psnr_y differences, paired by seed:"
+    assert t[0] == "psnr_y differences at equal budgets, paired by seed:"
     assert t[-1] == "| UPru − dense | 2 | -0.150 ± 0.071 |"  # diffs -0.1, -0.2
+    # only groups with the same budget label are compared
+    recs = [_rec("a", 0, 30.0, budget="1/4"), _rec("b", 0, 29.0, budget="1/4")]
+    recs += [_rec("a", 0, 28.0, budget="1/8")]
+    t = report.paired_table(recs, ["Set5"], "psnr_y").splitlines()
+    assert t[4:] == ["| b 1/4 − a 1/4 | 1 | -1.000 |"]
+    assert report.paired_table(recs[1:], ["Set5"], "psnr_y") == ""
 
 
 def test_pareto_front_by_hand():

@@ -211,9 +211,10 @@ def seed_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str
 
 
 def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> str:
-    """Markdown: for every pair of trained (method, budget) groups, the later minus the
-    earlier, paired by seed — `metric` difference per set, mean ± sample std over the seeds
-    both have (the spread of the difference, not of each side). Empty with one group."""
+    """Markdown: for every pair of trained (method, budget) groups with the same budget
+    label (methods compared at equal budgets), the later minus the earlier, paired by seed —
+    `metric` difference per set, mean ± sample std over the seeds both have (the spread of
+    the difference, not of each side). Empty when no two groups share a budget."""
     gs = [(k, {r["run"]["seed"]: r for r in recs}) for k, recs in groups(records)]
     gs = [(k, by) for k, by in gs if "steps" in next(iter(by.values()))]
     if len(gs) < 2:
@@ -227,7 +228,7 @@ def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> s
     for j, (kb, by) in enumerate(gs):
         for ka, ref in gs[:j]:
             seeds = sorted(set(by) & set(ref))
-            if not seeds:
+            if not seeds or ka[1] != kb[1]:
                 continue
             cells = [f"{label(kb)} − {label(ka)}", str(len(seeds))]
             for s in sets:
@@ -235,7 +236,9 @@ def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> s
                 m, sd = mean_std(d)
                 cells.append(f"{m:+.3f}" if sd is None else f"{m:+.3f} ± {sd:.3f}")
             lines.append("| " + " | ".join(cells) + " |")
-    return f"{metric} differences, paired by seed:\n\n" + "\n".join(lines)
+    if len(lines) == 2:
+        return ""
+    return f"{metric} differences at equal budgets, paired by seed:\n\n" + "\n".join(lines)
 
 
 def _csv(rows: list[dict], sets: Sequence[str]) -> str:
