@@ -39,35 +39,30 @@ CSV_FIELDS = (
 )
 
 
+def _row(r: dict) -> dict[str, Any]:
+    """The CSV fields of a record that are not metrics (identity, complexity, times)."""
+    hw = r.get("hardware", {})
+    return {
+        "name": r["name"],
+        "group": r["run"]["group"],
+        "budget": r["run"].get("budget", ""),
+        "seed": r["run"].get("seed", 0),
+        "method": r.get("method", r.get("baseline", "")),
+        **{k: r.get(k, "") for k in CSV_FIELDS[CSV_FIELDS.index("model") : -2]},
+        "hardware": f"{hw.get('cpu', '')}, {hw.get('cores', '')} cores, {hw.get('devices', '')}",
+        "commit": (r.get("code") or {}).get("commit") or "",
+    }
+
+
 def flat_rows(records: Sequence[dict], sets: Sequence[str]) -> list[dict[str, Any]]:
-    """One flat row per record (the CSV): identity, complexity, times, metrics per set."""
+    """One flat row per record (the CSV): identity, complexity, times, metrics per set; an
+    adaptive record gives one row per beta and per candidate alone."""
     rows = []
     for r in records:
         if "adaptive" in r:
             rows += _adaptive_rows(r, sets)
             continue
-        hw = r.get("hardware", {})
-        row: dict[str, Any] = {
-            "name": r["name"],
-            "group": r["run"]["group"],
-            "budget": r["run"].get("budget", ""),
-            "seed": r["run"].get("seed", 0),
-            "method": r.get("method", r.get("baseline", "")),
-            "model": r.get("model", ""),
-            "scale": r.get("scale", ""),
-            "steps": r.get("steps", ""),
-            "sparsity_convs": r.get("sparsity_convs", ""),
-            "sparsity_masked": r.get("sparsity_masked", ""),
-            "params": r.get("params", ""),
-            "nonzero_params": r.get("nonzero_params", ""),
-            "gmacs": r.get("gmacs", ""),
-            "dense_gmacs": r.get("dense_gmacs", ""),
-            "train_wall_s": r.get("train_wall_s", ""),
-            "eval_wall_s": r.get("eval_wall_s", ""),
-            "hardware": f"{hw.get('cpu', '')}, {hw.get('cores', '')} cores, "
-            f"{hw.get('devices', '')}",
-            "commit": (r.get("code") or {}).get("commit") or "",
-        }
+        row = _row(r)
         for s in sets:
             for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"):
                 row[f"{s}/{k}"] = r["eval"].get(s, {}).get(k, "")
@@ -86,24 +81,10 @@ def _label(entry: dict) -> str:
 def _adaptive_rows(r: dict, sets: Sequence[str]) -> list[dict[str, Any]]:
     """CSV rows of an adaptive record: one per beta and per candidate alone, with the
     realised GMACs per image of each set (`SET/gmacs`) and the shares of tiles."""
-    hw = r.get("hardware", {})
     out = []
     for e in r["adaptive"]["runs"]:
-        row: dict[str, Any] = {
-            "name": f"{r['name']}/{_label(e).replace(' ', '_')}",
-            "group": r["run"]["group"],
-            "budget": _label(e),
-            "seed": r["run"].get("seed", 0),
-            "method": r.get("method", ""),
-            "model": "adaptive",
-            "scale": r.get("scale", ""),
-            "steps": r.get("steps", ""),
-            "train_wall_s": r.get("train_wall_s", ""),
-            "eval_wall_s": r.get("eval_wall_s", ""),
-            "hardware": f"{hw.get('cpu', '')}, {hw.get('cores', '')} cores, "
-            f"{hw.get('devices', '')}",
-            "commit": (r.get("code") or {}).get("commit") or "",
-        }
+        row = _row(r)
+        row.update(name=f"{r['name']}/{_label(e).replace(' ', '_')}", budget=_label(e))
         for s in sets:
             x = e["sets"].get(s, {})
             for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "gmacs"):
