@@ -368,3 +368,21 @@ def test_eval_agreement_by_hand():
     line = report.eval_agreement([a, b, _rec("x", 0, 1.0)])
     assert line.endswith("max |difference| 0.25 over 1 values of 1 runs")
     assert report.eval_agreement([b]) == ""
+
+
+def test_adaptive_spec_refuses_a_run_that_is_no_estimator_before_training(tmp_path):
+    spec = tmp_path / "ada_dense.py"
+    spec.write_text(
+        "from jaxsr.configs_lib import SAMPLES\n"
+        "from jaxsr.experiment import Run, Spec\n"
+        "def get_spec(arg=None):\n"
+        "    run = Run('dense', 'configs/dense.py:demo', 0, name='d')\n"
+        "    return Spec('ada', [run], str(SAMPLES), sets=('Demo',), betas=(0,))\n"
+    )
+    out, work = tmp_path / "out", tmp_path / "work"
+    r = _experiment(spec, out, work)
+    assert r.returncode != 0
+    assert "run d: config.method='dense'; an adaptive spec (betas) needs 'mse_estimator'" in (
+        r.stderr
+    )
+    assert not (work / "d").exists() and not list((out / "runs").glob("*.json"))

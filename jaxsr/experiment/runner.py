@@ -23,6 +23,7 @@ from jaxsr.experiment import record
 from jaxsr.experiment.spec import Run, Spec
 
 REPO = Path(__file__).resolve().parents[2]
+ESTIMATOR = "mse_estimator"  # the method an adaptive spec's runs must train
 FORMAT = 1
 
 
@@ -67,13 +68,14 @@ def check_runs(
         if run.sources():  # values from runs not finished yet: checked just before training
             todo[run.run_name] = []
             continue
-        todo[run.run_name] = check_run(run, workdirs)
+        todo[run.run_name] = check_run(run, workdirs, estimator=bool(spec.betas))
     log(f"{spec.name}: {len(spec.runs) - len(todo)} run(s) recorded, {len(todo)} to do")
     return todo
 
 
-def check_run(run: Run, workdirs: Path) -> list[str]:
-    """`jaxsr.train --check` of one run: its recipe's stage names, or a one-line ValueError."""
+def check_run(run: Run, workdirs: Path, estimator: bool = False) -> list[str]:
+    """`jaxsr.train --check` of one run: its recipe's stage names, or a one-line ValueError.
+    `estimator`: the run must train MSE estimators (an adaptive spec evaluates it by beta)."""
     try:
         cmd = _train_cmd(run, workdirs / run.run_name, check=True)
     except Exception as e:  # a FromRun value that cannot be computed from its run
@@ -82,7 +84,13 @@ def check_run(run: Run, workdirs: Path) -> list[str]:
     if r.returncode != 0:
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         raise ValueError(f"run {run.run_name}: {lines[-1] if lines else 'check failed'}")
-    stages = json.loads(r.stdout.strip().splitlines()[-1])["stages"]
+    checked = json.loads(r.stdout.strip().splitlines()[-1])
+    if estimator and checked["method"] != ESTIMATOR:
+        raise ValueError(
+            f"run {run.run_name}: config.method={checked['method']!r}; an adaptive spec "
+            f"(betas) needs {ESTIMATOR!r} runs (configs/adaptive.py)"
+        )
+    stages = checked["stages"]
     return [s["name"] for s in stages]
 
 
@@ -224,7 +232,7 @@ def run_experiment(
             if missing:
                 log(f"skip {run.run_name}: needs the finished run(s) {missing}")
                 continue
-            stages = check_run(run, workdirs)
+            stages = check_run(run, workdirs, estimator=bool(spec.betas))
         wall = 0.0 if record.finished(wd, stages) else train(run, wd, log)
         rec = make_record(run, wd, stages, spec, wall)
         path = out / "runs" / f"{run.run_name}.json"

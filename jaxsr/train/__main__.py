@@ -2,12 +2,12 @@
 
 Runs the recipe of `config.method` (its stages, `jaxsr.train.stages`). Config overrides:
 `--config.train.steps=1000`; variants: `--config=configs/nm_oneshot.py:model=rfdn,demo`.
-`--check` validates the config and workdir without training and prints the recipe's stages
-(`{"stages": [{"name", "steps"}, ...]}`). A run restarted with the same `--workdir` resumes
-from its latest checkpoint. Errors (bad config or paths, divergence, no loadable
-checkpoint) are one line on stderr with exit code 1; Ctrl-C saves a checkpoint of the
-current step and exits with code 130. Compiled programs go to the persistent cache of
-`jaxsr.compile_cache` (`JAXSR_COMPILE_CACHE=0` turns it off).
+`--check` validates the config and workdir without training and prints the method and the
+recipe's stages (`{"method": ..., "stages": [{"name", "steps"}, ...]}`). A run restarted with
+the same `--workdir` resumes from its latest checkpoint. Errors (bad config or paths,
+divergence, no loadable checkpoint) are one line on stderr with exit code 1; Ctrl-C saves a
+checkpoint of the current step and exits with code 130. Compiled programs go to the
+persistent cache of `jaxsr.compile_cache` (`JAXSR_COMPILE_CACHE=0` turns it off).
 """
 
 from __future__ import annotations

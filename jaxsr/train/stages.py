@@ -98,7 +98,10 @@ def check_only(cfg: Any, workdir: str | os.PathLike) -> dict:
         raise ValueError(f"workdir={workdir}: {near} is not a writable directory")
     if (root / RECIPE).exists() and not cfg.get("distributed", False):
         _check_same_recipe(cfg, root)
-    return {"stages": [{"name": s.name, "steps": int(s.steps)} for s in stages]}
+    return {
+        "method": str(cfg.method),
+        "stages": [{"name": s.name, "steps": int(s.steps)} for s in stages],
+    }
 
 
 def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]:
