@@ -8,11 +8,12 @@ the kill-and-resume tests compare resumed training bit for bit).
 
 Where: `$JAXSR_COMPILE_CACHE` if set (`0`, `off` or empty-but-set disables it), else
 `~/.cache/jaxsr/xla/<fingerprint>` where the fingerprint hashes the jax and jaxlib versions,
-the machine type, the CPU's feature flags and `XLA_FLAGS`: an executable compiled for one CPU
-is never offered to another one sharing the home directory (a mismatched XLA:CPU executable
-can crash; see jax-ml/jax#38445 for a host where the loader rejects them all, which only costs
-the recompilation). Every compile is cached (no minimum compile time or size), up to 2 GiB
-(least recently used entries are evicted beyond).
+the machine type, the CPU's feature flags and model, and `XLA_FLAGS`: an executable compiled
+for one CPU is never offered to another one sharing the home directory (a mismatched XLA:CPU
+executable can crash, see jax-ml/jax#38445 for a host where the loader rejects them all; and
+one tuned for another CPU model gives that model's float results, not this one's). Every
+compile is cached (no minimum compile time or size), up to 2 GiB (least recently used
+entries are evicted beyond).
 
 A hit in JAX's cache still traces and lowers the model per shape; `evaluate` and `upscale`
 therefore also keep their model executables in `jaxsr.exec_cache` (in the directory
@@ -31,14 +32,28 @@ MAX_BYTES = 2 << 30
 _ENABLED: Path | None = None
 
 
-def _cpu_flags() -> str:
+def cpu_id(cpuinfo: str) -> str:
+    """The first CPU's feature flags, vendor, family, model and stepping from `/proc/cpuinfo`
+    text: XLA:CPU tunes code for the CPU model, so two models with the same flags can give
+    float results that differ in the last bits (RESULTS.md, "Demos")."""
+    keys = ("flags", "Features", "vendor_id", "cpu family", "model", "stepping", "CPU part")
+    found: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if not line.strip() and found:
+            break  # the end of the first processor's block
+        if key in keys and key not in found:
+            words = value.split()
+            found[key] = " ".join(sorted(words) if key in ("flags", "Features") else words)
+    return "; ".join(f"{k}={found[k]}" for k in keys if k in found)
+
+
+def _cpu() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return " ".join(sorted(line.split(":", 1)[1].split()))
+        return cpu_id(Path("/proc/cpuinfo").read_text()) or platform.processor()
     except OSError:
-        pass
-    return platform.processor()
+        return platform.processor()
 
 
 def fingerprint() -> str:
@@ -49,7 +64,7 @@ def fingerprint() -> str:
         jax.__version__,
         getattr(jaxlib, "__version__", "?"),
         platform.machine(),
-        _cpu_flags(),
+        _cpu(),
         os.environ.get("XLA_FLAGS", ""),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -82,3 +82,16 @@ def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
     for k in first:
         np.testing.assert_array_equal(first[k], third[k])
         np.testing.assert_array_equal(first[k], fourth[k])
+
+
+def test_cpu_id_tells_models_with_the_same_flags_apart():
+    """Two CPU models with the same flags (XLA:CPU tunes for the model) get different cache
+    directories; the order of the flags and later processors' blocks do not matter."""
+    zen2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 49\n"
+    zen2 += "model name\t: AMD EPYC\nstepping\t: 0\nflags\t\t: fma avx2 sse\n\n"
+    other = zen2.replace("model\t\t: 49", "model\t\t: 1").replace("family\t: 23", "family\t: 25")
+    a = compile_cache.cpu_id(zen2)
+    assert a == ("flags=avx2 fma sse; vendor_id=AuthenticAMD; cpu family=23; model=49; stepping=0")
+    assert compile_cache.cpu_id(other) != a
+    shuffled = zen2.replace("fma avx2 sse", "sse fma avx2") + zen2.replace(": 49", ": 50")
+    assert compile_cache.cpu_id(shuffled) == a

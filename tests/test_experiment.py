@@ -386,3 +386,89 @@ def test_adaptive_spec_refuses_a_run_that_is_no_estimator_before_training(tmp_pa
         r.stderr
     )
     assert not (work / "d").exists() and not list((out / "runs").glob("*.json"))
+
+
+def _trainers_of(work) -> list[int]:
+    """Pids of live processes whose command line names `work` (the runner's trainers)."""
+    import os
+    from pathlib import Path
+
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and d.name != str(os.getpid()):
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                state = (d / "stat").read_text().split(")")[-1].split()[0]
+            except OSError:
+                continue
+            if "jaxsr.train" in cmd and str(work) in cmd and state != "Z":
+                pids.append(int(d.name))
+    return pids
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to find the trainer")
+def test_signals_to_the_runner_stop_its_trainer_cleanly_and_a_rerun_resumes(tmp_path):
+    """Ctrl-C in the terminal (SIGINT to the runner's process group) and SIGTERM to the runner
+    alone both reach the trainer exactly once: it saves a checkpoint, no trainer is left
+    running, no record is written, and the rerun resumes and finishes the run."""
+    import os
+    import signal
+    import time
+
+    from .conftest import complete_lines
+
+    spec = tmp_path / "one.py"
+    spec.write_text(
+        "from jaxsr.configs_lib import SAMPLES\n"
+        "from jaxsr.experiment import Run, Spec\n"
+        "def get_spec(arg=None):\n"
+        f"    over = {{'data.data_dir': {str(tmp_path / 'tfds')!r}, 'train.steps': 400,\n"
+        "            'ckpt.every': 1000}\n"
+        f"    run = Run('dense', {str(REPO / 'tests/configs/tiny.py')!r}, 0, over)\n"
+        "    return Spec('one', [run], str(SAMPLES), sets=('Demo',))\n"
+    )
+    out, work = tmp_path / "out", tmp_path / "work"
+    cmd = [sys.executable, "-m", "jaxsr.experiment", f"--spec={spec}", f"--out={out}"]
+    cmd.append(f"--workdirs={work}")
+    metrics = work / "dense_s0" / "metrics.jsonl"
+    stops = []
+    for how in ("ctrl-c", "sigterm"):
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's job would be
+        )
+        start = json.loads(complete_lines(metrics)[-1])["step"] if metrics.exists() else 0
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            lines = complete_lines(metrics) if metrics.exists() else []
+            if lines and json.loads(lines[-1])["step"] >= start + 5:
+                if how == "ctrl-c":
+                    os.killpg(proc.pid, signal.SIGINT)
+                else:
+                    proc.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.01)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 130, err[-3000:]
+        assert "Traceback" not in err
+        last = err.strip().splitlines()[-1]
+        sig = "SIGINT" if how == "ctrl-c" else "SIGTERM"
+        assert last.startswith(f"interrupted: run dense_s0: {sig} at step "), last
+        at = int(last.split("at step ")[1].split(":")[0])
+        assert start + 5 <= at < 400
+        ckpt = work / "dense_s0" / "checkpoints" / str(at)
+        assert last.endswith(f"checkpoint saved in {ckpt}; rerun the same command to resume")
+        assert ckpt.is_dir() and not list(out.glob("runs/*.json"))
+        assert _trainers_of(work) == []  # the trainer stopped with the runner
+        stops.append(at)
+    assert stops[0] < stops[1]  # the second call resumed where the first stopped
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = (work / "dense_s0.log").read_text()
+    assert f"resumed from {work / 'dense_s0' / 'checkpoints'}/{stops[1]}" in log
+    rec = json.loads((out / "runs" / "dense_s0.json").read_text())
+    assert rec["steps"] == 400

@@ -1,6 +1,7 @@
 """Run an experiment: `python -m jaxsr.experiment --spec=experiments/NAME.py[:variant]`.
 
-Trains what is not finished (a killed call resumes where it stopped), evaluates, and writes
+Trains what is not finished (a killed call resumes where it stopped; Ctrl-C/SIGTERM is passed
+on to the running trainer, which saves a checkpoint), evaluates, and writes
 the results folder (`--out`, default `results/<spec name>`): `runs/<run>.json`,
 `results.csv`, `results.json`, `report.md` (tables, mean ± std over seeds) and plots.
 `--only=a,b` does just those runs now; `--report` only rewrites the folder from the

@@ -113,10 +113,13 @@ def hardware() -> dict[str, Any]:
 
     cpu = platform.processor() or platform.machine()
     try:
+        info: dict[str, str] = {}
         for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
+            key, _, value = ln.partition(":")
+            info.setdefault(key.strip(), value.strip())
+        cpu = info.get("model name", cpu)
+        if "cpu family" in info and "model" in info:  # a masked "model name" hides the model
+            cpu += f" (family {info['cpu family']} model {info['model']})"
     except OSError:
         pass
     dev = jax.devices()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,22 +96,62 @@ def check_run(run: Run, workdirs: Path, estimator: bool = False) -> list[str]:
     return [s["name"] for s in stages]
 
 
+def _run_forwarding_signals(cmd: list[str], out: Any) -> tuple[int, str | None]:
+    """Run `cmd` (its output to the open file `out`) and wait for it, passing on every SIGINT /
+    SIGTERM this process gets meanwhile: the trainer saves a checkpoint on the first and
+    stops (a second SIGINT stops it at once). The child runs in its own session, so a Ctrl-C
+    in the terminal reaches it once, through here, not twice. Returns the child's exit code
+    and the name of the first signal passed on (None if none came)."""
+    got: list[int] = []
+    proc: subprocess.Popen | None = None
+
+    def forward(signum: int, frame: Any) -> None:
+        got.append(signum)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, forward)
+    try:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+        )
+        for signum in got:  # arrived while the child was starting
+            proc.send_signal(signum)
+        code = proc.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if proc is not None and proc.poll() is None:  # only on an error here: leave no orphan
+            proc.kill()
+            proc.wait()
+    return code, signal.Signals(got[0]).name if got else None
+
+
 def train(run: Run, workdir: Path, log: Callable[[str], None]) -> float:
     """Train (or resume) one run in a subprocess; its output goes to `WORKDIR.log`. Returns
-    the wall seconds of this call."""
+    the wall seconds of this call. A SIGINT/SIGTERM to the runner is passed on to the trainer,
+    which saves a checkpoint; then `Interrupted` is raised (rerunning resumes)."""
+    from jaxsr.interrupt import Interrupted
+
     workdir.parent.mkdir(parents=True, exist_ok=True)
     cmd = _train_cmd(run, workdir)
     log(f"train {run.run_name}: {_shown(cmd)}")
     t0 = time.perf_counter()
     logfile = workdir.parent / f"{workdir.name}.log"
     with logfile.open("a") as f:
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
-    if r.returncode != 0:
-        tail = [ln for ln in logfile.read_text().splitlines() if ln.strip()][-1:]
-        raise RuntimeError(
-            f"run {run.run_name} failed (exit {r.returncode}; log {logfile}): "
-            f"{tail[0] if tail else ''}"
-        )
+        code, sig = _run_forwarding_signals(cmd, f)
+    lines = [ln for ln in logfile.read_text().splitlines() if ln.strip()]
+    tail = lines[-1] if lines else ""
+    if sig is not None:
+        said = tail.removeprefix("interrupted: ").removesuffix("; rerun the same command to resume")
+        if said == tail:  # the trainer did not say it stopped cleanly
+            said = f"stopped on {sig}, trainer exit {code}, log {logfile}"
+        raise Interrupted(f"run {run.run_name}: {said}; rerun the same command to resume")
+    if code != 0:
+        raise RuntimeError(f"run {run.run_name} failed (exit {code}; log {logfile}): {tail}")
     return time.perf_counter() - t0
 
 
