@@ -3,8 +3,8 @@
     python -m jaxsr.experiment --spec=experiments/structured.py      # ~2.5 h, 2-core CPU
     python -m jaxsr.experiment --spec=experiments/structured.py:demo
 
-Ported from `launch/structured_experiment.sh workdirs/sc "0 1 2"` (RESULTS.md, "FMP vs L1
-filter pruning vs dense at matched FLOPs"): `configs/structured_compare.py` with
+Ported from `launch/structured_experiment.sh workdirs/sc "0 1 2"` (removed; `git show
+cdc0420:launch/structured_experiment.sh`): `configs/structured_compare.py` with
 method = fmp, l1, dense and seeds 0, 1, 2 — ESRB-4-48 x4 pruned to half its MACs, 1500
 steps in all for every method (FMP: search <= 600 steps then fine-tuning; L1: 600 dense
 steps, prune, fine-tune; dense: the smaller ESRB of matched MACs), ../shared/data/train,
