@@ -3,7 +3,6 @@ params, SLS budget step, per-layer N) from an experiment directory.
 
     python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]
     python -m jaxsr.results_table --ratio MODEL_DIR   # kept / dense MACs of its masked convs
-    python -m jaxsr.results_table --structured OUT RUN [RUN ...]  # seeds pooled: RUN_s<k>
     python -m jaxsr.results_table --adaptive EVAL_JSON  # `jaxsr.evaluate --beta` of an ensemble
 
 `--ratio` gives the SLS `target` that matches a uniform N:M baseline's MACs (the convs it
@@ -48,85 +47,6 @@ def rows(out: Path, runs: list[str], m: int = 32) -> list[dict]:
             }
         )
     return res
-
-
-def _final_model(run_dir: Path) -> Path:
-    for d in (run_dir / "final_model", run_dir / "finetune" / "final_model"):
-        if d.is_dir():
-            return d
-    raise FileNotFoundError(f"{run_dir}: no final_model (nor finetune/final_model)")
-
-
-def _steps(run_dir: Path) -> int:
-    """Training steps a run used, over all its stages (their summary.json `steps`)."""
-    files = [run_dir / "summary.json"] if (run_dir / "summary.json").exists() else []
-    files = files or sorted(run_dir.glob("*/summary.json"))
-    if not files:
-        raise FileNotFoundError(f"{run_dir}: no summary.json (is the run finished?)")
-    return sum(int(json.loads(f.read_text())["steps"]) for f in files)
-
-
-def structured_rows(out: Path, runs: list[str]) -> list[dict]:
-    """Per run group (names up to a `_s<seed>` suffix): Y-PSNR mean and sd over seeds per set
-    (from `OUT/RUN.json`), GMACs (masked weights removed), params, non-zero params, steps."""
-    import re
-
-    import numpy as np
-
-    groups: dict[str, list[str]] = {}
-    for name in runs:
-        groups.setdefault(re.sub(r"_s\d+$", "", name), []).append(name)
-    res = []
-    for group, names in groups.items():
-        evals, reps, steps = [], [], []
-        for name in names:
-            ev_path = out / f"{name}.json"
-            if not ev_path.exists():
-                raise FileNotFoundError(f"run {name}: {ev_path} is missing")
-            sets = json.loads(ev_path.read_text())["sets"]
-            if evals and set(sets) != set(evals[0]):
-                raise ValueError(
-                    f"{ev_path}: sets {sorted(sets)} differ from {names[0]}'s {sorted(evals[0])}"
-                )
-            evals.append(sets)
-            reps.append(complexity.pruned_report(_final_model(out / name)))
-            steps.append(_steps(out / name))
-        sets = list(evals[0])
-        psnr = {s: np.array([e[s]["psnr_y"] for e in evals]) for s in sets}
-        res.append(
-            {
-                "run": group,
-                "seeds": len(names),
-                "psnr": {
-                    s: (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
-                    for s, v in psnr.items()
-                },
-                "gmacs": float(np.mean([r.macs for r in reps])) / 1e9,
-                "params": float(np.mean([r.params for r in reps])),
-                "nonzero": float(np.mean([r.nonzero_params for r in reps])),
-                "steps": (min(steps), max(steps)),
-            }
-        )
-    return res
-
-
-def structured_markdown(res: list[dict]) -> str:
-    sets = list(res[0]["psnr"])
-    head = ["run", "seeds", *[f"{s} Y-PSNR" for s in sets], "GMACs", "params", "non-zero", "steps"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in res:
-        lo, hi = r["steps"]
-        cells = [r["run"], str(r["seeds"])]
-        spread = (lambda sd: f" ± {sd:.3f}") if r["seeds"] > 1 else (lambda sd: "")
-        cells += [f"{m:.3f}{spread(sd)}" for m, sd in (r["psnr"][s] for s in sets)]
-        cells += [
-            f"{r['gmacs']:.2f}",
-            f"{r['params']:,.0f}",
-            f"{r['nonzero']:,.0f}",
-            str(lo) if lo == hi else f"{lo}-{hi}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def masked_macs_ratio(directory: Path) -> float:
@@ -186,19 +106,6 @@ def main(argv: list[str]) -> int:
         try:
             print(f"{masked_macs_ratio(Path(argv[1])):.6f}")
         except (FileNotFoundError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        return 0
-    if argv[:1] == ["--structured"]:
-        if len(argv) < 3:
-            print(
-                "usage: python -m jaxsr.results_table --structured OUT RUN [RUN ...]",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            print(structured_markdown(structured_rows(Path(argv[1]), argv[2:])), end="")
-        except (FileNotFoundError, ValueError, KeyError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         return 0
