@@ -23,7 +23,7 @@ to the search length (see `get_config`). The papers' recipes (FMP: ESRB-6-256 on
 pretraining, ~60 search + 300 fine-tuning epochs; SLS's L1 baseline: 300k fine-tuning steps
 of a published model) are far beyond this machine; the comparison here is of methods at a
 few minutes of CPU training.
-Expected runtime: ~5-10 min per run on 2 CPU cores; results: RESULTS.md (structured pruning).
+Expected runtime: ~4-8 min per run on 2 CPU cores; results: RESULTS.md (structured pruning).
 `:demo` runs the same with ESRB-2-32 on the embedded images, 300 steps (no ../shared).
 """
 

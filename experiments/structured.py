@@ -1,6 +1,6 @@
 """FMP vs L1 filter pruning vs dense at matched FLOPs: ESRB-4-48 x4 from scratch, 3 seeds.
 
-    python -m jaxsr.experiment --spec=experiments/structured.py      # ~2.5 h, 2-core CPU
+    python -m jaxsr.experiment --spec=experiments/structured.py      # ~1 h, 2-core CPU
     python -m jaxsr.experiment --spec=experiments/structured.py:demo
 
 Ported from `launch/structured_experiment.sh workdirs/sc "0 1 2"` (removed; `git show
