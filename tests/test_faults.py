@@ -192,7 +192,6 @@ def _damage_array_file(step_dir: Path) -> Path:
 
 # Orbax leaves the read coroutines of the damaged checkpoint unawaited when its restore fails
 # (by design here); Python reports them when they are collected, at a random later point.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_fallback_to_older_checkpoints(tmp_path, data_dir, reference, capsys):
     work = tmp_path / "w"
     train.fit(_tiny(data_dir, **{"train.steps": 30, "ckpt.keep": 3}), work, quiet=True)
