@@ -32,21 +32,27 @@ MAX_BYTES = 2 << 30
 _ENABLED: Path | None = None
 
 
+def cpu_fields(cpuinfo: str) -> dict[str, str]:
+    """`key: value` lines of the first processor's block of `/proc/cpuinfo` text."""
+    found: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip() and found:
+            break  # the end of the first processor's block
+        key, _, value = line.partition(":")
+        found.setdefault(key.strip(), value.strip())
+    return found
+
+
 def cpu_id(cpuinfo: str) -> str:
     """The first CPU's feature flags, vendor, family, model and stepping from `/proc/cpuinfo`
     text: XLA:CPU tunes code for the CPU model, so two models with the same flags can give
     float results that differ in the last bits (RESULTS.md, "Demos")."""
     keys = ("flags", "Features", "vendor_id", "cpu family", "model", "stepping", "CPU part")
-    found: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if not line.strip() and found:
-            break  # the end of the first processor's block
-        if key in keys and key not in found:
-            words = value.split()
-            found[key] = " ".join(sorted(words) if key in ("flags", "Features") else words)
-    return "; ".join(f"{k}={found[k]}" for k in keys if k in found)
+    found = cpu_fields(cpuinfo)
+    words = {k: found[k].split() for k in keys if k in found}
+    return "; ".join(
+        f"{k}={' '.join(sorted(w) if k in ('flags', 'Features') else w)}" for k, w in words.items()
+    )
 
 
 def _cpu() -> str:

@@ -113,10 +113,9 @@ def hardware() -> dict[str, Any]:
 
     cpu = platform.processor() or platform.machine()
     try:
-        info: dict[str, str] = {}
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = ln.partition(":")
-            info.setdefault(key.strip(), value.strip())
+        from jaxsr.compile_cache import cpu_fields
+
+        info = cpu_fields(Path("/proc/cpuinfo").read_text())
         cpu = info.get("model name", cpu)
         if "cpu family" in info and "model" in info:  # a masked "model name" hides the model
             cpu += f" (family {info['cpu family']} model {info['model']})"
