@@ -62,7 +62,7 @@ def jax_steps(name: str, batch: int, lr_size: int, scale: int, method_name: str 
         masks = jax.tree.map(
             lambda m: np.asarray(rng.uniform(size=m.shape) > 0.2), init_masks(p0, rules_for(name))
         )
-        method = MagnitudePruning("dupru", masks, 1e-4, zero_grads=True)
+        method = MagnitudePruning("dupru", masks, 1e-4, freeze="both")
     tx = method.optimizer(make_optimizer(ocfg))
     mesh = make_mesh()
     step = make_train_step(model, tx, "l1", 0.0, mesh, method)

@@ -62,9 +62,13 @@ def shared_run(c, section, model: str, checkpoint: str | None, steps: int, demo:
 
 def build(method: str, arg: str | None):
     """The config of N:M method `method` ('nm_oneshot' or 'sr_ste') for arguments `arg`."""
-    a = parse_arg(arg, model="", n=2, m=4, steps=0, demo=False)
+    a = parse_arg(arg, model="", n=2, m=4, steps=0, demo=False, scratch=False)
     if a.steps < 0:
         raise ValueError(f"steps={a.steps} must be > 0")
+    if a.scratch and method != "sr_ste":
+        raise ValueError(f"scratch: only SR-STE trains from scratch (got method {method!r})")
+    if a.scratch and a.demo:
+        raise ValueError("scratch,demo: ':demo' already trains from scratch")
     steps = a.steps or (200 if a.demo else 2000)
     dense = load_sibling(__file__, "dense.py")
     if a.demo and not a.model:  # from scratch on the embedded images
@@ -84,6 +88,10 @@ def build(method: str, arg: str | None):
     c.method = method
     c.nm = methods.default_config(method)
     c.nm.n, c.nm.m = a.n, a.m
+    if a.scratch:  # the SLS protocol's SR-STE: the others' pretraining + pruning budget
+        shared_run(c, c.nm, model, None, 2 * steps, a.demo)
+        c.nm.pretrain_steps = 0  # SR-STE from the seeded init, no dense stage
+        return c
     shared_run(c, c.nm, model, CHECKPOINTS.get(model), steps, a.demo)
     return c
 

@@ -14,38 +14,45 @@ checkpoints in ../shared/weights; edsr_baseline | carn | msrresnet: no published
 a dense `pretrain` stage of `steps` steps comes first), `budget` (4, 8 or 16: the target is
 1/budget of the dense MACs of the pruned convs), `target` (any fraction instead of 1/budget,
 e.g. the MACs of a uniform N:M baseline), `m` (M, default 32), `steps` (SLS steps:
-search + fine-tuning; default 2000), `score_lr` (Adam lr of the scores; default 0.005 here,
-see below), `lam` (initial lambda_reg, 1e-11), `alpha` (1.2), `anneal_every` (K, 25 steps),
-`rerank` (R, steps; 1 = every step, 0 = never), `nopop` (no priority ordering, ablation),
+search + fine-tuning; default 2000), `score_lr` (Adam lr of the scores, see below), `lam`
+(initial lambda_reg in the paper's units, default the paper's 1e-10), `rule` (annealing:
+`code`, default, or `paper`), `alpha`, `thr` (T; 0 = the rule's default: code 1.2 / 0.2,
+paper 1.1 / 0.1), `anneal_every` (K) and `rerank` (R) in steps (0 = the paper's periods
+scaled to `steps`, below; `rerank=-1`: never), `nopop` (no priority ordering, ablation),
 `noanneal` (lambda fixed at `lam`, ablation), `demo`.
 
-What the budget counts (`jaxsr.methods.sls`): the paper's C_target is a fraction of the
-summed MACs of the pruned convs; the first and last convs (never pruned, as in the paper) are
-not in it, so the whole-model GMACs that `jaxsr.complexity` prints (1280x720 output) fall
-less than 1/budget. Convs with fewer input channels than M (RFDN's ESA convs: 12) count their
-real weights only.
+Units (`jaxsr.methods.sls`): as the official code, the task loss is the L1 on [0, 255]
+images and each pruned conv's cost is its MACs at the training patch (one image); with
+these, `lam` is the paper's lambda_reg. What the budget counts: the paper's C_target is a
+fraction of the summed costs of the pruned convs (every conv but the first; RFDN's last,
+upsampling conv is searched, as the paper's Fig. 6); the whole-model GMACs that
+`jaxsr.complexity` prints (1280x720 output) fall by less than 1/budget.
 
 Paper recipe (Sec. 4.2 and the official code, CARN x4): start from a pretrained dense model;
 300 epochs x 1000 iterations on DIV2K, HR patch 192, batch 16, L1, Adam lr 1e-4 halved at
-epoch 200; M = 32, tau = 0.5, k in [0, 1.03], lambda 1e-10, annealing alpha 1.1 (1.2 in the
-code), T 0.1 (0.2), K 2 epochs; units re-ranked every epoch; selection on DIV2K val.
-Here, for a 2-core CPU: HR patch 96, batch 16, L1, `steps` (default 2000) on
-../shared/data/train (T91 + BSD200 + General100), Adam lr 1e-4 halved at 2/3 of the steps,
-scores at lr 0.005 (the paper trains 300k steps; at its score lr the search would not end
-within a CPU budget), lambda 1e-11 (at 1e-10 the MACs term's gradient on every score of the
-published RFDN is 10-1000x the task loss's, measured, and a short search prunes every layer
-alike), alpha 1.2, K = 25 steps, T 0.1, R = 100 steps. Expected runtime: the
-SLS step time (BENCHMARKS.md, SLS search step) x `steps` + evaluations (~4-7 min for RFDN,
-1000 steps). Expected result (measured, RESULTS.md "SLS"): RFDN x4, 1000 steps, budget=8:
-budget met at step 86, 4.02 of 23.76 GMACs, Set5 / Set14 / B100 Y-PSNR 29.19 / 26.62 /
-26.36 dB; at this scale SLS does not beat uniform one-shot N:M / SR-STE at equal MACs.
+epoch 200 (the scores are ordinary parameters: same Adam and lr); M = 32, tau = 0.5,
+k in [0, 1.03], lambda 1e-10; annealing every K = 2 epochs (2000 iterations) with the code's
+rule (T 0.2 on the compression factor, alpha 1.2; the paper's eq. 7 says T 0.1 on the pruned
+ratio, alpha 1.1: `rule=paper`); units re-ranked every epoch (1000 iterations; the paper
+says 10 epochs); selection on DIV2K val.
 
-`:demo` (no ../shared needed, 97 s here; Y-PSNR 31.96 dB, RESULTS.md demos): a small
-MSRResNet x4 (32 features, 4 blocks) is first trained dense for 300 steps on the embedded
-sample images (stage `pretrain`, = the dense demo), then SLS with M = 8 to 1/4 of the MACs
-of its 11 inner convs for 300 steps (stage `sls`: the search ends within ~100 steps, the
-rest fine-tunes), evaluated on the held-out `Demo` image; `report.json` and `layer_n.png`
-(per-layer N) in `WORKDIR/sls`.
+Time-compressed protocol for a 2-core CPU (the shared runs): `steps` instead of 300k, every
+step-based period scaled by steps / 300k (K = 2000 * steps / 300k, at least 2; R = 1000 *
+steps / 300k, at least 1; the lr halved at 2/3 of the steps), HR patch 96 (batch 16) on
+../shared/data/train (T91 + BSD200 + General100), with the costs taken at the paper's HR
+patch 192 (`sls.cost_at="192"`: the L1 is a per-pixel mean, the cost grows with the patch
+area, so this keeps the paper's balance of the two terms at lambda 1e-10). Scores: Adam
+at `score_lr` (default 1e-3, 10x the paper's 1e-4: measured in RESULTS.md "SLS", a search
+at 1e-4 cannot move a score by the ~0.3 that N = 2 of 32 needs within 2000 steps, since
+Adam moves a score by at most ~lr per step). Expected runtime: the SLS step time
+(BENCHMARKS.md, SLS search step) x `steps` + evaluations (~6-8 min for RFDN, 1000 steps).
+Expected result: RESULTS.md "SLS".
+
+`:demo` (no ../shared needed): a small MSRResNet x4 (32 features, 4 blocks) is first
+trained dense for 300 steps on the embedded sample images (stage `pretrain`, = the dense
+demo), then SLS with M = 8 to 1/4 of the MACs of its 11 inner convs for 300 steps (stage
+`sls`), evaluated on the held-out `Demo` image; `report.json` (with the step the budget was
+met at) and `layer_n.png` (per-layer N) in `WORKDIR/sls`.
 """
 
 from jaxsr import methods
@@ -56,6 +63,16 @@ SCRATCH = ("edsr_baseline", "carn", "msrresnet")
 BUDGETS = (4, 8, 16)
 
 
+PAPER_STEPS = 300_000  # 300 epochs x 1000 iterations
+PAPER_K, PAPER_R = 2000, 1000  # annealing every 2 epochs, re-ranking every epoch (code)
+RULE_DEFAULTS = {"code": (1.2, 0.2), "paper": (1.1, 0.1)}  # (alpha, T)
+
+
+def scaled(period: int, steps: int, least: int) -> int:
+    """A period of the paper's 300k-step run scaled to a run of `steps` steps."""
+    return max(least, round(period * steps / PAPER_STEPS))
+
+
 def get_config(arg: str | None = None):
     a = parse_arg(
         arg,
@@ -64,11 +81,13 @@ def get_config(arg: str | None = None):
         target=0.0,
         m=0,
         steps=0,
-        score_lr=0.005,
-        lam=1e-11,
-        alpha=1.2,
-        anneal_every=25,
-        rerank=100,
+        score_lr=1e-3,
+        lam=1e-10,
+        rule="code",
+        alpha=0.0,
+        thr=0.0,
+        anneal_every=0,
+        rerank=0,
         nopop=False,
         noanneal=False,
         demo=False,
@@ -79,6 +98,8 @@ def get_config(arg: str | None = None):
         raise ValueError(f"budget={a.budget}; known: {', '.join(map(str, BUDGETS))}")
     if a.steps < 0:
         raise ValueError(f"steps={a.steps} must be > 0")
+    if a.rule not in RULE_DEFAULTS:
+        raise ValueError(f"rule={a.rule!r}; known: {', '.join(RULE_DEFAULTS)}")
     steps = a.steps or (300 if a.demo else 2000)
     dense = load_sibling(__file__, "dense.py")
     if a.demo and not a.model:  # from scratch on the embedded images
@@ -100,9 +121,13 @@ def get_config(arg: str | None = None):
         load_sibling(__file__, "nm_oneshot.py").shared_run(
             c, c.sls, model, CHECKPOINTS.get(model), steps, a.demo
         )
+        c.sls.cost_at = "192"  # the paper's HR patch (see the docstring)
         m = a.m or 32
+    alpha, thr = RULE_DEFAULTS[a.rule]
     c.sls.m, c.sls.target = m, a.target or 1.0 / a.budget
-    c.sls.score_lr, c.sls.lam, c.sls.alpha = a.score_lr, a.lam, a.alpha
-    c.sls.anneal_every, c.sls.rerank_every = a.anneal_every, a.rerank
+    c.sls.score_lr, c.sls.lam = a.score_lr, a.lam
+    c.sls.anneal_rule, c.sls.alpha, c.sls.anneal_threshold = a.rule, a.alpha or alpha, a.thr or thr
+    c.sls.anneal_every = a.anneal_every or scaled(PAPER_K, steps, 2)
+    c.sls.rerank_every = 0 if a.rerank < 0 else (a.rerank or scaled(PAPER_R, steps, 1))
     c.sls.pop, c.sls.anneal = not a.nopop, not a.noanneal
     return c

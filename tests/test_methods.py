@@ -124,6 +124,18 @@ def test_nm_configs_and_variants():
         assert mod.get_config("model=rfdn").train.steps == 2000
         ms = mod.get_config("model=msrresnet,steps=30")
         assert ms.nm.pretrain_steps == 30 and not ms.init_from
+    # SR-STE from scratch (the SLS protocol): seeded init, pretrain + prune steps, one stage
+    srste = load_sibling(str(REPO / "configs" / "sr_ste.py"), "sr_ste.py")
+    for model in ("rfdn", "msrresnet"):
+        sc = srste.get_config(f"model={model},n=2,m=32,steps=30,scratch")
+        assert not sc.init_from and sc.train.steps == 60 and sc.nm.pretrain_steps == 0
+        assert tuple(sc.optim.milestones) == (40,)
+        assert [s.name for s in methods.recipe(sc)] == [""]
+    one = load_sibling(str(REPO / "configs" / "nm_oneshot.py"), "nm_oneshot.py")
+    with pytest.raises(ValueError, match="scratch: only SR-STE"):
+        one.get_config("model=rfdn,scratch")
+    with pytest.raises(ValueError, match="scratch,demo"):
+        srste.get_config("demo,scratch")
     assert methods.default_config("sr_ste").decay == 2e-4
     from configs import dupru, sr_ste  # the config files import as modules too
 

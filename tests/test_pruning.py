@@ -141,6 +141,56 @@ def test_zero_grads_below_keeps_moments_clean():
     assert np.asarray(u["w"])[:2].tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("freeze", ["grad", "update", "both"])
+def test_dupru_freeze_choices_through_the_methods_optimizer(freeze):
+    """eq. 4 literally ("grad"): a weight that falls below EPS gets no new gradient but
+    Adam's first moment keeps moving it, decaying by b1 (hand-computed Adam below); with
+    "update"/"both" it does not move at all. Weights above EPS train alike in all three."""
+    from jaxsr.methods.magnitude import MagnitudePruning
+
+    eps, lr, b1, b2, ae = 0.05, 1e-2, 0.9, 0.999, 1e-8
+    base = optax.chain(optax.scale_by_adam(b1, b2, ae), optax.scale_by_learning_rate(lr))
+    method = MagnitudePruning("dupru", {"w": jnp.ones(2, bool)}, eps, freeze)
+    tx = method.optimizer(base)
+    params = {"w": jnp.asarray([1.0, 1.0])}
+    state = tx.init(params)
+    g = {"w": jnp.asarray([1.0, 1.0])}
+    m = v = np.zeros(2)
+    for _ in range(1, 6):  # momentum on both weights, both above EPS
+        u, state = tx.update(g, state, params, masks={"w": jnp.ones(2, bool)})
+        params = optax.apply_updates(params, u)
+        m, v = b1 * m + (1 - b1) * 1.0, b2 * v + (1 - b2) * 1.0
+    params = {"w": params["w"].at[0].set(0.01)}  # weight 0 falls below EPS
+    w0 = 0.01
+    for t in range(6, 16):
+        u, state = tx.update(g, state, params, masks={"w": jnp.ones(2, bool)})
+        params = optax.apply_updates(params, u)
+        m, v = b1 * m, b2 * v  # weight 0's gradient is zero from here (grad, both)
+        mhat, vhat = m[0] / (1 - b1**t), v[0] / (1 - b2**t)
+        step = lr * mhat / (np.sqrt(vhat) + ae)
+        if freeze == "grad":
+            w0 = w0 - step
+            assert float(u["w"][0]) == pytest.approx(-step, rel=1e-4), t
+        else:
+            assert float(u["w"][0]) == 0.0, t
+        assert float(u["w"][1]) < 0  # above EPS: trains in every choice
+    w = float(params["w"][0])
+    if freeze == "grad":
+        assert w == pytest.approx(w0, rel=1e-4) and w < 0.01  # moved by momentum alone
+    else:
+        assert w == np.float32(0.01)
+
+
+def test_dupru_freeze_is_a_config_choice_checked_before_compute():
+    from jaxsr.methods import magnitude
+
+    c = load_sibling(str(REPO / "configs" / "dupru.py"), "dupru.py").get_config("demo")
+    assert c.pruning.freeze == "grad"  # the paper's eq. 4
+    c.pruning.freeze = "weights"
+    with pytest.raises(ValueError, match="pruning.freeze='weights'"):
+        magnitude.check_config(c)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     w=arrays(np.float32, st.integers(5, 200), elements=st.floats(-3, 3, width=32)),

@@ -52,6 +52,7 @@ def _method(cfg) -> SLS:
 def test_macs_term_equals_complexity_of_the_exported_model(tmp_path, feat):
     c = tiny_sls()
     c.model.overrides = {"num_feat": feat, "num_block": 2}
+    c.sls.cost_at, c.sls.unit_cost = "hd", "exact"  # the reported GMACs' convention
     method = _method(c)
     module = models.create("msrresnet", 2, **c.model.overrides)
     params = models.init_params(module, jax.random.PRNGKey(0))
@@ -161,8 +162,9 @@ def _with_n(trainable: dict, n: int) -> dict:
 
 def test_annealing_follows_eq7_every_k_steps_on_a_scripted_ratio_sequence():
     method, trainable, state = _one_layer(
-        target=0.01, lam=1.0, alpha=1.5, anneal_every=3, anneal_threshold=0.2, rerank_every=0
-    )
+        target=0.01, lam=1.0, alpha=1.5, anneal_every=3, anneal_threshold=0.2, rerank_every=0,
+        anneal_rule="paper",
+    )  # fmt: skip
     ns = [4, 4, 4, 3, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1]  # ratio N/4 after step s+1
     update = jax.jit(method.update_state)
     lam, mark, want = 1.0, 1.0, []
@@ -185,7 +187,7 @@ def test_annealing_follows_eq7_every_k_steps_on_a_scripted_ratio_sequence():
 
 def test_budget_check_is_cost_le_target_and_stops_annealing():
     method, trainable, state = _one_layer(
-        target=0.5, lam=1.0, alpha=2.0, anneal_every=1, rerank_every=0
+        target=0.5, lam=1.0, alpha=2.0, anneal_every=1, rerank_every=0, anneal_rule="paper"
     )
     state = method.update_state(_with_n(trainable, 3), state, jnp.asarray(1))
     assert not bool(state["frozen"]) and float(state["lam"]) == 1.0  # 0.75: moved 0.25 > 0.1
@@ -364,7 +366,7 @@ def test_sls_configs_variants_and_errors():
         "model=imdn",
         "model=edsr_baseline",
         "model=carn",
-        "model=msrresnet,nopop,noanneal,rerank=0",
+        "model=msrresnet,nopop,noanneal,rerank=-1",
     ):
         c = get(arg)
         stages = methods.recipe(c)
@@ -373,6 +375,16 @@ def test_sls_configs_variants_and_errors():
     assert c.sls.target == 1 / 16 and c.sls.m == 32 and c.init_from.endswith("rfdn_x4.pth")
     assert [s.name for s in methods.recipe(get("model=carn"))] == ["pretrain", "sls"]
     assert get("model=rfdn,target=0.32,budget=16").sls.target == 0.32  # target wins
+    # the time-compressed protocol: the paper's periods (K 2000, R 1000 of 300k) scaled
+    c = get("model=rfdn,steps=3000").sls
+    assert (c.anneal_every, c.rerank_every, c.anneal_rule) == (20, 10, "code")
+    assert (c.alpha, c.anneal_threshold, c.lam, c.cost_at, c.rgb_range) == (
+        1.2, 0.2, 1e-10, "192", 255.0
+    )  # fmt: skip
+    c = get("model=rfdn,steps=300,rule=paper,rerank=-1").sls
+    assert (c.anneal_every, c.rerank_every, c.alpha, c.anneal_threshold) == (2, 0, 1.1, 0.1)
+    with pytest.raises(ValueError, match="rule='eq7'"):
+        get("rule=eq7")
     with pytest.raises(ValueError, match="target=1.5"):
         get("target=1.5")
     with pytest.raises(ValueError, match="budget=3"):

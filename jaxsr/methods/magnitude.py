@@ -9,8 +9,16 @@ imported checkpoint; `pruning.rewind_step=0`) or W_k, the weights after k steps 
 saved once in `WORKDIR/init/` and `WORKDIR/rewind/` (their own directories, so checkpoint
 rotation never touches them).
 
-The method keeps pruned weights at exactly 0 with `keep_masked` last in the optax chain;
-DUPru adds `freeze_below(EPS)` after it (and optionally `zero_grads_below(EPS)` first).
+The method keeps pruned weights at exactly 0 with `keep_masked` last in the optax chain.
+DUPru's freeze of the weights with |w| < EPS (`pruning.freeze`, `FREEZES`):
+- "grad" (default; the paper's eq. 4 and Algorithm 1 line 8, literally): their gradient is
+  set to 0 before Adam (`zero_grads_below`). Adam's first moment still carries what it
+  gathered before, so such a weight keeps moving (decaying by b1 per step) until its moment
+  fades; it gets no new gradient;
+- "update": their final update is 0 (`freeze_below`, after Adam and the lr), so nothing
+  moves them: the paper's wording ("it will keep the current value ... and will not be
+  updated"), jaxsr's default before;
+- "both": the gradient and the final update (clean moments, and frozen).
 
 Workdir layout: `init/`, `rewind/`, `round_01/`, `round_02/`, ... (each a trainer workdir
 with checkpoints, logs, `final_model/` (+ masks.npz), `masks.npz`, `thresholds.json`,
@@ -38,6 +46,7 @@ from jaxsr.sparsity.selection import rules_for
 from jaxsr.sparsity.thresholds import prune_masks
 
 SECTION = "pruning"
+FREEZES = ("grad", "update", "both")
 
 
 def default_config(name: str) -> ml_collections.ConfigDict:
@@ -50,7 +59,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
             "scope": "layer",  # per-layer percentile (paper) or "global"
             "rewind_step": 0,  # 0: rewind to W0; k > 0: late rewinding to round 1's step k
             "freeze_eps": 1e-4 if name == "dupru" else 0.0,  # DUPru's EPS
-            "zero_grads": False,  # DUPru: also zero frozen weights' gradients before Adam
+            "freeze": "grad",  # DUPru: "grad" (eq. 4), "update" (frozen final update), "both"
         }
     )
 
@@ -62,7 +71,7 @@ class MagnitudePruning(Method):
     name: str = "upru"
     masks: Any = None
     freeze_eps: float = 0.0
-    zero_grads: bool = False
+    freeze: str = "grad"
 
     def init(self, params: Any, rng: jax.Array) -> tuple[Any, dict]:
         del rng
@@ -71,9 +80,12 @@ class MagnitudePruning(Method):
     def optimizer(self, base: optax.GradientTransformation) -> optax.GradientTransformation:
         pre, post = [], [keep_masked()]
         if self.freeze_eps > 0:
-            post.append(freeze_below(self.freeze_eps))
-            if self.zero_grads:
+            if self.freeze not in FREEZES:
+                raise ValueError(f"freeze={self.freeze!r}; known: {', '.join(FREEZES)}")
+            if self.freeze in ("grad", "both"):
                 pre.append(zero_grads_below(self.freeze_eps))
+            if self.freeze in ("update", "both"):
+                post.append(freeze_below(self.freeze_eps))
         return optax.chain(*pre, base, *post)
 
     def export(self, trainable: Any, state: dict) -> Exported:
@@ -101,6 +113,8 @@ def check_config(cfg: Any) -> None:
         )
     if float(p.get("freeze_eps", 0.0)) < 0:
         raise ValueError(f"pruning.freeze_eps={p.freeze_eps} must be >= 0")
+    if p.get("freeze", "grad") not in FREEZES:
+        raise ValueError(f"pruning.freeze={p.freeze!r}; known: {', '.join(FREEZES)}")
     rules_for(cfg.model.name, p.get("rules"))
 
 
@@ -112,7 +126,7 @@ def _model(cfg: Any) -> Any:
 def _method(cfg: Any, masks: Any) -> MagnitudePruning:
     p = cfg.pruning
     eps = float(p.get("freeze_eps", 0.0)) if cfg.method == "dupru" else 0.0
-    return MagnitudePruning(cfg.method, masks, eps, bool(p.get("zero_grads", False)))
+    return MagnitudePruning(cfg.method, masks, eps, str(p.get("freeze", "grad")))
 
 
 def _save_point(directory: Path, cfg: Any, point: dict) -> None:

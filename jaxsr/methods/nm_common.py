@@ -1,7 +1,7 @@
 """Config, checks and recipe shared by the N:M methods (one-shot N:M, SR-STE).
 
 `config.nm`: `n`, `m` (N:M along input channels, `jaxsr.sparsity.nm`), `rules` (which kernels;
-default: every conv but the first and last, the SLS convention), `layer_n` (per-layer N:
+default: `jaxsr.sparsity.selection.NM_RULES`, the SLS convention), `layer_n` (per-layer N:
 `(regex, n)` pairs, first match wins), `pretrain_steps` (> 0: a dense `pretrain` stage first,
 then the N:M stage `finetune` starting from its final model; 0: one stage from
 `config.init_from` or the seeded init).
@@ -16,7 +16,7 @@ import ml_collections
 
 from jaxsr import model_dir, models
 from jaxsr.methods.base import Context, Method, Stage, Start
-from jaxsr.sparsity.selection import ALL_BUT_ENDS_RULES, per_layer, prunable_paths, rules_for
+from jaxsr.sparsity.selection import NM_RULES, per_layer, prunable_paths, rules_for
 
 SECTION = "nm"
 
@@ -39,7 +39,7 @@ def layers(cfg: Any) -> dict[str, tuple[int, int]]:
     m = int(c.m)
     if m < 1:
         raise ValueError(f"nm.m={c.m} must be >= 1")
-    rules = rules_for(cfg.model.name, c.get("rules"), ALL_BUT_ENDS_RULES, "nm.rules")
+    rules = rules_for(cfg.model.name, c.get("rules"), NM_RULES, "nm.rules")
     params = models.abstract_params(build_model(cfg))
     paths = prunable_paths(params, rules)
     shapes = {"/".join(k): v.shape for k, v in _flat(params).items()}

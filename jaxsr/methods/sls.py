@@ -1,21 +1,32 @@
 """SLS: layer-wise N:M sparsity search (Oh et al., CVPR 2022), as a `Method`.
 
-Every selected conv kernel (`sls.rules`; default: every conv but the first and the last) is
+Every selected conv kernel (`sls.rules`; default `jaxsr.sparsity.selection.NM_RULES`) is
 the sum of its M 1:M units (`jaxsr.sparsity.nm.units`, ranked by |w| within groups of M input
 channels). Unit 1 is always kept; unit i > 1 is kept when its gate b_i = S(p_i, tau) is 1,
 with straight-through gradient dL/dp_i = dL/db_i (`jaxsr.sparsity.priority`). With POP the
 priorities are p_1 = 1, p_i = prod_{n<i} k_n of M-1 trainable scores k in [0, k_max]
 (initialised to 1), so a unit of larger weights never goes before one of smaller weights.
 
-Budget (eqs. 5-6). The cost of the search is the MACs of the kept units of the selected
-convs at a 1280x720 output (`jaxsr.complexity.conv_costs`, summed over a conv's calls;
-`jaxsr.sparsity.budget.unit_costs`: C_l * N / M when M divides the input channels, the exact
-MACs of the kept real weights otherwise). `sls.target` is a fraction of the dense MACs of the
-**selected convs only** — the paper's C_target = f * sum_l C_original^l over the L pruned
-layers, so its "1/4, 1/8, 1/16 of the original costs" are fractions of the pruned layers'
-MACs. The unselected convs (by default the first and the last) stay dense and are not in
-the budget; the whole-model GMACs that `jaxsr.complexity` prints include them, so the
-model-level ratio is above the target. Loss = task + lam * cost during the search.
+Budget and units (eqs. 5-6), as the official code computes them (each a config choice):
+- `sls.cost_at="train"`: a conv's cost C_l is its MACs for one LR input of the training
+  patch's size (the code's `SparseConv` stores the spatial size of its current input:
+  48x48 LR for x4 at HR patch 192), summed over the conv's calls (`jaxsr.complexity.
+  conv_costs`); "hd" costs at a 1280x720 output, "<n>" at an HR patch of n. Reports and
+  `jaxsr.complexity` always count at 1280x720 (the papers' GMACs).
+- `sls.unit_cost="code"`: every unit costs C_l / M, so a layer with N units kept costs
+  C_l * N / M (eq. 5; a last group of fewer than M input channels counts its zero padding,
+  as the code does); "exact": `jaxsr.sparsity.budget.unit_costs`, the real kept weights.
+- `sls.rgb_range=255`: the task loss is taken on images in [0, 255] (the code's L1 with
+  `rgb_range` 255), i.e. 255x jaxsr's [0, 1] L1; 1 keeps jaxsr's units.
+With these defaults `sls.lam` is the paper's lambda_reg (1e-10 for SR): the gradient
+reaching every score equals the official code's for the same weights, batch and lambda
+(tests/test_sls_units.py restates `compute_costs` + the loss in PyTorch). The previous units
+(rgb_range 1, cost_at "hd") made a given lambda 255 x (1280x720 / patch area) stronger
+(~6,400x at HR patch 192, x4). `sls.target` is a fraction of the summed costs of the
+**selected convs only** (the paper's C_target = f * sum_l C_original^l over the L pruned
+layers); the unselected convs (by default only the first: `jaxsr.sparsity.selection`) stay
+dense and are not in the budget, so the whole-model GMACs that `jaxsr.complexity` prints
+fall by less than the target. Loss = task + lam * cost during the search.
 
 Inside the jitted step (`update_state`, after every update): the hard gates of the updated
 scores are costed; as soon as cost <= target * dense, the gates are stored and frozen for
@@ -24,11 +35,19 @@ fine-tuning of the weights with the gates fixed. The scores have their own optax
 (Adam at `sls.score_lr`, no weight decay, then the [0, k_max] projection, then `freeze_if`
 on `frozen` — a freeze of the final update, so Adam's moments cannot move frozen scores).
 The budget step is an event (`Method.events`): the trainer logs it ("budget_met at step S")
-and writes it to metrics.jsonl and summary.json. Every `anneal_every` steps during the
-search, eq. 7: lam *= alpha if the MACs ratio moved by <= anneal_threshold since the
-previous check (`anneal=False`: lam fixed). Every `rerank_every` steps (1 = every step,
-0 = never) the units are re-ranked from the current weights, also after the budget step (as
-the official code); N per layer is unchanged by it. Exports the N:M-masked params + masks.
+and writes it to metrics.jsonl and summary.json. Annealing (`sls.anneal_rule`,
+`jaxsr.sparsity.budget.anneal_step`): "code" (default; the official `trainer.py`, which made
+the paper's numbers): with K = `anneal_every` = two epochs, the compression factor
+C_original / C_pruned is recorded at the end of the first epoch and lambda *= alpha when it
+grew by less than T = `anneal_threshold` (0.2 in the official script) by the end of the
+second; "paper" (eq. 7): every K steps, lambda *= alpha when the pruned ratio C_pruned /
+C_original moved by <= T (the paper's T 0.1, alpha 1.1) since the previous check. The two
+watch different quantities (a factor 1 -> 1/target vs a ratio 1 -> target), so their T are
+not interchangeable. The code records the costs of an epoch's last batch before its update;
+here the gates after the step's update are costed (one step later). `anneal=False`: lambda
+fixed. Every `rerank_every` steps (1 = every step, 0 = never) the units are re-ranked from
+the current weights, also after the budget step (as the official code); N per layer is
+unchanged by it. Exports the N:M-masked params + masks.
 
 The first update moves the scores before any gate is evaluated on the pre-trained model's
 loss; the official code does the same. Numbers (overhead): BENCHMARKS.md; results:
@@ -51,10 +70,10 @@ from jaxsr import complexity, model_dir
 from jaxsr.methods import nm_common
 from jaxsr.methods.base import Context, Exported, Method, Stage
 from jaxsr.optim.projection import clip_params, freeze_if
-from jaxsr.sparsity.budget import anneal, gated_cost, unit_costs
+from jaxsr.sparsity.budget import ANNEAL_RULES, UNIT_COSTS, anneal_step, gated_cost, unit_costs
 from jaxsr.sparsity.nm import group_view, rank_in_group
 from jaxsr.sparsity.priority import priorities, ste_gates
-from jaxsr.sparsity.selection import ALL_BUT_ENDS_RULES, prunable_paths, rules_for
+from jaxsr.sparsity.selection import NM_RULES, prunable_paths, rules_for
 
 SECTION = "sls"
 
@@ -65,16 +84,20 @@ def default_config(name: str) -> ml_collections.ConfigDict:
         {
             "m": 32,  # M of N:M (the paper: 32)
             "target": 0.25,  # fraction of the selected convs' dense MACs (1/4, 1/8, 1/16)
-            "rules": (),  # prunable-path regex rules; () = every conv but the first and last
+            "rules": (),  # prunable-path regex rules; () = the paper's (see selection.py)
             "tau": 0.5,  # gate threshold S(p, tau)
             "k_max": 1.03,  # scores are projected onto [0, k_max] (official code)
-            "score_lr": 1e-4,  # Adam lr of the scores (no decay)
-            "lam": 1e-10,  # initial lambda_reg (costs are MACs, ~1e9 per layer)
-            "anneal": True,  # eq. 7 annealing of lambda
+            "score_lr": 1e-4,  # Adam lr of the scores (no decay; code: the weights' lr)
+            "lam": 1e-10,  # initial lambda_reg, in the paper's units (see the docstring)
+            "rgb_range": 255.0,  # task loss on images in [0, rgb_range] (code: 255)
+            "cost_at": "train",  # MACs at: "train" (LR patch), "hd" (1280x720), "<HR patch>"
+            "unit_cost": "code",  # "code": C_l/M per unit (eq. 5); "exact": real weights only
+            "anneal": True,  # anneal lambda (False: fixed at `lam`)
+            "anneal_rule": "code",  # "code" (trainer.py) or "paper" (eq. 7)
             "anneal_every": 2000,  # K (steps); official code: 2 epochs of 1000 iterations
-            "anneal_threshold": 0.1,  # T, on the MACs ratio (a fraction); code: 0.2
-            "alpha": 1.1,  # paper 1.1, official script 1.2
-            "rerank_every": 1000,  # R (steps); 1 = every step, 0 = never
+            "anneal_threshold": 0.2,  # T: code 0.2 on the factor (script); paper 0.1 on the ratio
+            "alpha": 1.2,  # official script 1.2, paper 1.1
+            "rerank_every": 1000,  # R (steps): code 1 epoch; paper 10 epochs; 1 = every step
             "pop": True,  # priority-ordered pruning (eq. 4); False: p_i = k_{i-1}
             "pretrain_steps": 0,  # > 0: a dense `pretrain` stage first (no published model)
         }
@@ -100,6 +123,19 @@ def check_config(cfg: Any) -> None:
     _check(float(c.score_lr) > 0, f"sls.score_lr={c.score_lr} must be > 0")
     _check(float(c.lam) >= 0, f"sls.lam={c.lam} must be >= 0")
     _check(int(c.anneal_every) >= 1, f"sls.anneal_every={c.anneal_every} must be >= 1")
+    _check(
+        c.anneal_rule in ANNEAL_RULES,
+        f"sls.anneal_rule={c.anneal_rule!r}; known: {', '.join(ANNEAL_RULES)}",
+    )
+    _check(
+        c.anneal_rule != "code" or int(c.anneal_every) >= 2,
+        f"sls.anneal_every={c.anneal_every}: the 'code' rule needs K >= 2 (two epochs)",
+    )
+    _check(
+        c.unit_cost in UNIT_COSTS, f"sls.unit_cost={c.unit_cost!r}; known: {', '.join(UNIT_COSTS)}"
+    )
+    _check(float(c.rgb_range) > 0, f"sls.rgb_range={c.rgb_range} must be > 0")
+    cost_shape(cfg)
     _check(float(c.anneal_threshold) >= 0, f"sls.anneal_threshold={c.anneal_threshold} < 0")
     _check(float(c.alpha) >= 1.0, f"sls.alpha={c.alpha} must be >= 1")
     _check(int(c.rerank_every) >= 0, f"sls.rerank_every={c.rerank_every} must be >= 0")
@@ -111,7 +147,7 @@ def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
     """'/'-joined kernel path -> kernel shape of every selected conv (checked)."""
     from jaxsr import models
 
-    rules = rules_for(cfg.model.name, cfg.sls.get("rules"), ALL_BUT_ENDS_RULES, "sls.rules")
+    rules = rules_for(cfg.model.name, cfg.sls.get("rules"), NM_RULES, "sls.rules")
     params = models.abstract_params(nm_common.build_model(cfg))
     flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
     try:
@@ -126,15 +162,41 @@ def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def cost_shape(cfg: Any) -> tuple[int, int]:
+    """The LR input (h, w) at which the search costs the convs (`sls.cost_at`): the training
+    LR patch ("train", the official code), the 1280x720 output ("hd") or an HR patch size."""
+    at, scale = str(cfg.sls.get("cost_at", "train")), int(cfg.model.scale)
+    if at == "hd":
+        return complexity.hd_lr_shape(scale)
+    if at == "train":
+        hr = int(cfg.data.hr_patch)
+    else:
+        try:
+            hr = int(at)
+        except ValueError:
+            hr = 0
+        _check(hr > 0, f"sls.cost_at={at!r}: use 'train', 'hd' or an HR patch size like '192'")
+    _check(hr % scale == 0, f"sls.cost_at: HR patch {hr} is not a multiple of scale {scale}")
+    return hr // scale, hr // scale
+
+
 def layer_costs(
-    model: Any, shapes: dict[str, tuple[int, ...]], m: int, scale: int
+    model: Any,
+    shapes: dict[str, tuple[int, ...]],
+    m: int,
+    lr_shape: tuple[int, int],
+    rule: str = "code",
 ) -> dict[str, np.ndarray]:
     """Per selected kernel ('/'-joined path -> HWIO shape) of `model`, the MACs of each of
-    its M units at the 1280x720 output."""
-    dense = complexity.conv_costs(model, complexity.hd_lr_shape(scale))
+    its M units for one LR input of `lr_shape` (h, w), by unit cost rule `rule`."""
+    try:
+        dense = complexity.conv_costs(model, lr_shape)
+    except Exception as e:  # e.g. a patch too small for RFDN's strided ESA conv + pooling
+        msg = f"sls.cost_at: the model does not run on an LR input {lr_shape}: {e}"
+        raise ValueError(msg) from None
     missing = sorted(set(shapes) - set(dense))
     _check(not missing, f"sls.rules select kernels that no conv call uses: {missing}")
-    return {p: unit_costs(s, dense[p], m) for p, s in shapes.items()}
+    return {p: unit_costs(s, dense[p], m, rule) for p, s in shapes.items()}
 
 
 def _nest(flat: dict[str, Any]) -> dict:
@@ -155,10 +217,12 @@ class SLS(Method):
     k_max: float = 1.03
     score_lr: float = 1e-4
     lam: float = 1e-10
+    rgb_range: float = 255.0
     anneal: bool = True
+    anneal_rule: str = "code"
     anneal_every: int = 2000
-    anneal_threshold: float = 0.1
-    alpha: float = 1.1
+    anneal_threshold: float = 0.2
+    alpha: float = 1.2
     rerank_every: int = 1000
     pop: bool = True
 
@@ -196,6 +260,13 @@ class SLS(Method):
         return gated_cost(self.costs, gates) / self.dense_cost
 
     # -- hooks -----------------------------------------------------------------------------
+    def task_loss(self, apply, params, state, lr, hr, loss):
+        """The config's loss on images scaled to [0, rgb_range] (the official code's L1 on
+        [0, 255]: 255x jaxsr's [0, 1] L1), which sets the balance against lam * cost."""
+        del state
+        r = self.rgb_range
+        return loss(apply(params, lr) * r, hr * r), {}
+
     def model_params(self, trainable: Any, state: dict) -> Any:
         b, ranks = self.gates(trainable, state), _flat(state["ranks"])
         flat = _flat(trainable["model"])
@@ -237,12 +308,18 @@ class SLS(Method):
         new["frozen"] = was_frozen | met
         new["budget_step"] = jnp.where(met, step, state["budget_step"]).astype(jnp.int32)
         if self.anneal:
-            check = ~was_frozen & (step % self.anneal_every == 0)
-            lam = anneal(
-                state["lam"], ratio, state["ratio_mark"], self.anneal_threshold, self.alpha
+            lam, mark = anneal_step(
+                self.anneal_rule,
+                state["lam"],
+                state["ratio_mark"],
+                ratio,
+                step,
+                self.anneal_every,
+                self.anneal_threshold,
+                self.alpha,
             )
-            new["lam"] = jnp.where(check, lam, state["lam"])
-            new["ratio_mark"] = jnp.where(check, ratio, state["ratio_mark"])
+            new["lam"] = jnp.where(was_frozen, state["lam"], lam)
+            new["ratio_mark"] = jnp.where(was_frozen, state["ratio_mark"], mark)
         if self.rerank_every:
             w = _flat(trainable["model"])
 
@@ -278,8 +355,9 @@ def make(cfg: Any) -> SLS:
     """The method of `config.sls`: every `SLS` field named in the section, cast to its type."""
     c = cfg.sls
     fields = {f.name: type(f.default) for f in dataclasses.fields(SLS) if f.name in c}
-    model, scale = nm_common.build_model(cfg), int(cfg.model.scale)
-    costs = layer_costs(model, layers(cfg), int(c.m), scale)
+    model = nm_common.build_model(cfg)
+    rule = str(c.get("unit_cost", "code"))
+    costs = layer_costs(model, layers(cfg), int(c.m), cost_shape(cfg), rule)
     return SLS(costs=costs, **{k: t(c[k]) for k, t in fields.items()})
 
 

@@ -37,6 +37,19 @@ ALL_BUT_ENDS_RULES: dict[str, list[Rule]] = {
 }
 
 
+# The N:M methods' convention (SLS and its baselines, one-shot N:M and SR-STE): the conv that
+# reads the image stays dense, and so does a last conv mapping features to the 3 output
+# channels (CARN's `exit` in the official SLS code: a plain nn.Conv2d); a sub-pixel
+# upsampling conv that is the network's last layer (RFDN, IMDN, ESRB: C -> 3 s^2 + pixel
+# shuffle) is searched, as SLS's Fig. 6 shows for RFDN's "last upsampling layer".
+NM_RULES: dict[str, list[Rule]] = {
+    **ALL_BUT_ENDS_RULES,
+    "rfdn": [(r"fea_conv/kernel", False), r".*/kernel"],
+    "imdn": [(r"fea_conv/kernel", False), r".*/kernel"],
+    "esrb": [(r"head/kernel", False), r".*/kernel"],
+}
+
+
 def _normalise(rules: Sequence[Any]) -> list[tuple[re.Pattern, bool]]:
     out = []
     for r in rules:

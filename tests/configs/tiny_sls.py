@@ -1,6 +1,7 @@
 """Tiny SLS config for tests: 8-feature MSRResNet x2 (2 blocks), M=4, target 1/2 of the
-selected convs' MACs, fast scores (lr 0.05) so the budget is met within a few steps, re-ranking
-every 3 steps, annealing every 2. `:nopop`, `:noanneal`, `:never` (no re-ranking),
+selected convs' MACs, fast scores (lr 0.05) so the budget is met within a few steps,
+re-ranking every 3 steps, annealing every 2 (the code's rule), costs in jaxsr's earlier
+units. `:nopop`, `:noanneal`, `:never` (no re-ranking),
 `:pre` (a 4-step dense pretraining stage first), `steps=`, `lr=` (score lr)."""
 
 from jaxsr import methods
@@ -16,6 +17,9 @@ def get_config(arg: str | None = None):
     c.sls.m, c.sls.target, c.sls.score_lr = 4, 0.5, a.lr
     c.sls.lam, c.sls.anneal_every, c.sls.alpha, c.sls.anneal_threshold = 1e-9, 2, 2.0, 0.01
     c.sls.rerank_every = 0 if a.never else 3
+    # jaxsr's earlier units (the search is fast at this lambda); the paper's units and both
+    # annealing rules are tested against the official code in test_sls_units.py
+    c.sls.rgb_range, c.sls.cost_at, c.sls.unit_cost = 1.0, "hd", "exact"
     c.sls.pop, c.sls.anneal = not a.nopop, not a.noanneal
     c.sls.pretrain_steps = 4 if a.pre else 0
     c.train.steps, c.ckpt.every = a.steps, 3
