@@ -51,7 +51,7 @@ def bench(
     plans = {}
     for t in targets:
         try:
-            p = l1.plan(model, params, scale, t, upsampler=upsampler, image_filters=False)
+            p = l1.plan(model, params, scale, t, upsampler=upsampler, scheme="joint")
         except ValueError as e:  # e.g. EDSR x4: the upsampler alone costs more than the target
             print(json.dumps({"model": name, "target": t, "skipped": str(e)}), flush=True)
             continue

@@ -3,27 +3,36 @@
 Commands:
     python -m jaxsr.train --config=configs/l1_filter.py:demo --workdir=workdirs/l1_demo
     python -m jaxsr.train --config=configs/l1_filter.py:model=rfdn,target=0.5 --workdir=...
-    python -m jaxsr.train --config=configs/l1_filter.py:model=rfdn,upsampler --workdir=...
+    python -m jaxsr.train --config=configs/l1_filter.py:model=rfdn,scheme=joint --workdir=...
+    python -m jaxsr.train --config=configs/l1_filter.py:sls_edsr --workdir=workdirs/l1_edsr
     python -m jaxsr.evaluate --weights=workdirs/l1_rfdn/finetune/final_model \
         --data=../shared/data/benchmark
     python -m jaxsr.complexity --weights=workdirs/l1_rfdn/finetune/final_model
 
-Arguments (`:key=value,...`): `model` (rfdn | carn_m | msrresnet), `target` (kept fraction of
-the dense model's MACs at a 1280x720 output; default 0.5), `upsampler` (also prune the
-upsampler: sub-pixel channel groups physically, and mask the low-L1 filters of the conv that
-produces the image channels, RFDN's pixel-shuffle conv: the SLS paper's collapse), `skip`
-(a regex of channel groups left dense, e.g. `skip=fea_conv`: RFDN's residual trunk), `steps`
-(fine-tuning steps; default 2000, 200 with `demo`), `demo`.
+Arguments (`:key=value,...`): `model` (rfdn | carn_m | msrresnet | edsr_baseline; the last
+two have no published weights, so a dense `pretrain` stage of `steps` steps comes first),
+`scheme` (`li`, default: Li et al., filters ranked within their layer, residual trunks
+dense; `joint`: trunks pruned too, ranked jointly over their convs; `jaxsr.channels.l1`),
+`target` (kept fraction of the dense model's MACs at a 1280x720 output; default 0.5),
+`fraction` (keep this fraction of every pruned group instead of fitting `target`),
+`upsampler` (also prune the sub-pixel channel groups of upsampling convs; the channels a
+conv writes into the image are never pruned), `skip` (a regex of channel groups left dense,
+e.g. `skip=fea_conv`: RFDN's residual trunk under `joint`), `steps` (fine-tuning steps;
+default 2000, 200 with `demo`), `demo`, `sls_edsr`.
 
 Recipe (SLS paper, Sec. 4 and Table 2, "L1-norm filter pruning" after Li et al. 2017):
 rank output filters by L1 norm, remove the smallest, fine-tune (300k iterations, HR patch
-192, batch 16, Adam 1e-4 halved at 2/3, L1, DIV2K) from the published x4 model. Here: output
-filters are ranked jointly within a traced channel group (`jaxsr.channels`), every group
-keeps the same fraction (>= 4 units), the fraction is the largest meeting `target`; then the
+192, batch 16, Adam 1e-4 halved at 2/3, L1, DIV2K) from the published x4 model. Here: the
 same CPU budget as the N:M baselines (`configs/nm_oneshot.py`): HR patch 96, batch 16,
 `steps` on `../shared/data/train`, Adam 1e-4 halved at 2/3, L1. Expected runtime: the pruned
 model's step time (smaller than dense, BENCHMARKS.md) x `steps` plus evaluations; expected
 result: RESULTS.md (L1 filter pruning section).
+
+`sls_edsr` = `model=edsr_baseline,scheme=joint,fraction=0.5,upsampler`: the SLS paper's L1
+row for EDSR-baseline x4 at 1/4 of the MACs (Table 2: 380.93K params): every channel group
+halved, the trunk and the upsampler's sub-pixel groups included, the RGB conv's 3 output
+channels kept: 380,931 params (a dense `pretrain` stage first: no published EDSR-baseline
+in ../shared).
 
 `:demo` (no ../shared needed): a small MSRResNet x4 (32 features, 4 blocks) trained dense for
 300 steps on the embedded sample images (stage `pretrain`, = the dense demo), pruned to half
@@ -36,7 +45,22 @@ from jaxsr.configs_lib import load_sibling, parse_arg
 
 
 def get_config(arg: str | None = None):
-    a = parse_arg(arg, model="", target=0.5, upsampler=False, skip="", steps=0, demo=False)
+    a = parse_arg(
+        arg,
+        model="",
+        scheme="li",
+        target=0.5,
+        fraction=0.0,
+        upsampler=False,
+        skip="",
+        steps=0,
+        demo=False,
+        sls_edsr=False,
+    )
+    if a.sls_edsr:
+        if a.model not in ("", "edsr_baseline") or a.demo:
+            raise ValueError("sls_edsr is EDSR-baseline on ../shared: drop model= and demo")
+        a.model, a.scheme, a.fraction, a.upsampler = "edsr_baseline", "joint", 0.5, True
     if a.steps < 0:
         raise ValueError(f"steps={a.steps} must be > 0")
     steps = a.steps or (200 if a.demo else 2000)
@@ -50,13 +74,16 @@ def get_config(arg: str | None = None):
         c.train.steps, c.eval.every, c.ckpt.every = steps, 100, 100
     else:
         model = a.model or "rfdn"
-        if model not in (*nm.CHECKPOINTS, "msrresnet"):
-            raise ValueError(f"model={model!r}; known: rfdn, carn_m, msrresnet")
+        if model not in (*nm.CHECKPOINTS, "msrresnet", "edsr_baseline"):
+            raise ValueError(f"model={model!r}; known: rfdn, carn_m, msrresnet, edsr_baseline")
+        if model not in nm.CHECKPOINTS and a.demo:
+            raise ValueError(f"model={model},demo: no published {model}; use ':demo' alone")
         c = dense.get_config("shared")
         c.method = "l1_filter"
         c.l1 = methods.default_config("l1_filter")
         nm.shared_run(c, c.l1, model, nm.CHECKPOINTS.get(model), steps, a.demo)
     c.l1.target, c.l1.upsampler = float(a.target), bool(a.upsampler)
+    c.l1.scheme, c.l1.fraction = a.scheme, float(a.fraction)
     if a.skip:  # groups left dense, e.g. skip=fea_conv (RFDN's residual trunk)
         c.l1.rules = ((a.skip, False), (".*", True))
     return c

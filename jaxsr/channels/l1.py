@@ -1,14 +1,23 @@
 """L1-norm filter pruning (Li et al., ICLR 2017), the SLS paper's structured baseline.
 
 A unit's score is the L1 norm of its output filters, summed over every conv producing the
-group (tied convs are ranked jointly). Every selected group keeps the same fraction of its
-units (at least `min_units`), the highest-scoring ones; `fit_fraction` finds the largest
-fraction whose pruned model fits a MACs budget. Pure numpy on host params.
+group. Two schemes (`SCHEMES`):
+- "li" (Li et al.): filters are ranked within each layer, and only channel groups produced
+  by one conv are pruned; groups tied across convs by residual additions (a residual
+  trunk) stay dense, as Li et al. prune only the first conv of each residual block (the
+  second conv's output must match the identity shortcut);
+- "joint": tied groups are pruned too, their units ranked by the L1 summed over the
+  producing convs (every channel of EDSR halved, trunk included, is how the SLS paper's L1
+  row for EDSR-baseline gets its 380.93K params).
+The channels a conv writes into the image (the last conv, or the pixel-shuffle conv of a
+model ending in one) are never pruned or masked. Every selected group keeps the same
+fraction of its units (at least `min_units`), the highest-scoring ones: a given fraction, or
+(`fit_fraction`) the largest whose pruned model fits a MACs budget. Pure numpy on host
+params.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -58,13 +67,21 @@ def uniform_keep(
     return out
 
 
-def filter_masks(params: Any, kernels: Sequence[str], fraction: float) -> dict[str, np.ndarray]:
-    """Per kernel path, a bool (O,) mask keeping the top-L1 `ceil(fraction * O)` filters."""
-    flat = _flat(params)
-    out = {}
-    for path in kernels:
-        w = np.abs(flat[path]).sum(axis=(0, 1, 2))
-        out[path] = top(w, max(1, math.ceil(fraction * len(w))))
+SCHEMES = ("li", "joint")
+
+
+def scheme_groups(graph: ChannelGraph, names: Sequence[str], scheme: str) -> list[str]:
+    """The groups of `names` a scheme prunes: "li" only those produced by a single conv."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown L1 scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+    if scheme == "joint":
+        return list(names)
+    out = [n for n in names if len(graph.group(n).producers) == 1]
+    if not out:
+        raise ValueError(
+            f"scheme 'li' prunes only groups with one producing conv; the selected groups "
+            f"({', '.join(names)}) are all tied by residual additions (use scheme 'joint')"
+        )
     return out
 
 
@@ -92,50 +109,46 @@ def plan(
     rules: Sequence[Any] = (),
     upsampler: bool = False,
     min_units: int = 4,
-    image_filters: bool | None = None,
+    scheme: str = "li",
+    fraction: float = 0.0,
 ) -> dict:
-    """Uniform L1 filter pruning of `model`'s `params` to `target` x its dense MACs (1280x720
-    output), as a JSON-able plan: the fraction, kept units per group (`keep`, `sizes`), kept
-    filters of the image-channel convs (`filters`, with `upsampler`), the `widths` override,
-    MACs and params before and after (masked filters count as removed). `image_filters`
-    (default: `upsampler`) = whether the image-channel convs get filter masks; False with
-    `upsampler` prunes the sub-pixel groups only (physically, no masks)."""
+    """L1 filter pruning of `model`'s `params` by `scheme` as a JSON-able plan: the
+    fraction (`fraction` if > 0, else the largest meeting `target` x the dense MACs at a
+    1280x720 output), kept units per group (`keep`, `sizes`), the `widths` override, MACs and
+    params before and after. `upsampler`: the sub-pixel groups of upsampling convs are
+    prunable too (never the image's channels)."""
     from jaxsr import complexity
     from jaxsr.channels import surgery
     from jaxsr.channels.graph import trace
-    from jaxsr.channels.selection import output_convs, select_groups
+    from jaxsr.channels.selection import select_groups
 
     params = jax.device_get(params)
     graph = trace(model)
-    names = select_groups(graph, rules, upsampler)
-    outs = output_convs(graph) if (upsampler if image_filters is None else image_filters) else []
+    names = scheme_groups(graph, select_groups(graph, rules, upsampler), scheme)
     dense = complexity.conv_costs(model, complexity.hd_lr_shape(scale))
     total = sum(dense.values())
 
     def cost(f: float) -> float:
-        keep = uniform_keep(params, graph, names, f, min_units)
-        masks = filter_masks(params, outs, f)
-        scaled = {p: v * (float(masks[p].mean()) if p in masks else 1.0) for p, v in dense.items()}
-        return surgery.macs(graph, keep, scaled)
+        return surgery.macs(graph, uniform_keep(params, graph, names, f, min_units), dense)
 
-    fraction = fit_fraction(cost, target * total)
+    if fraction > 0:
+        if fraction > 1:
+            raise ValueError(f"L1 fraction {fraction} must be in (0, 1]")
+    else:
+        fraction = fit_fraction(cost, target * total)
     keep = uniform_keep(params, graph, names, fraction, min_units)
-    masks = filter_masks(params, outs, fraction)
     pruned = traverse_util.flatten_dict(surgery.prune_params(params, graph, keep))
-    n_params = sum(v.size for v in pruned.values())
-    for path, m in masks.items():  # masked filters hold no params either
-        n_params -= int((~m).sum()) * int(np.prod(pruned[tuple(path.split("/"))].shape[:3]))
     return {
+        "scheme": scheme,
         "fraction": fraction,
         "keep": {k: np.flatnonzero(v).tolist() for k, v in keep.items()},
         "sizes": {k: graph.group(k).size for k in keep},
-        "filters": {k: np.flatnonzero(v).tolist() for k, v in masks.items()},
         "widths": surgery.widths(graph, keep),
         "dense_macs": total,
         "macs": cost(fraction),
         "target_macs": target * total,
         "dense_params": int(sum(np.size(v) for v in jax.tree.leaves(params))),
-        "params": int(n_params),
+        "params": int(sum(v.size for v in pruned.values())),
     }
 
 

@@ -5,8 +5,7 @@ RFDN's `fea_conv` (the trunk), `B1/c1_d`, `B1/esa/conv1`. Rules work as for para
 (`jaxsr.sparsity.selection`): the first `(regex, bool)` pair that fully matches decides; no
 rules = every group of an allowed kind. Kinds: "internal" groups always; "subpixel" groups (an
 upsampler conv feeding a pixel shuffle) only with `upsampler=True`; "fixed" groups never
-(their channels are the image's; with `upsampler=True` their producing convs get filter masks
-instead, see `output_convs`).
+(their channels are the image's: no method prunes or masks them).
 """
 
 from __future__ import annotations
@@ -40,9 +39,3 @@ def select_groups(
         names = ", ".join(g.name for g in graph.groups if g.kind in kinds)
         raise ValueError(f"channel rules {list(rules)} select no prunable group; groups: {names}")
     return out
-
-
-def output_convs(graph: ChannelGraph) -> list[str]:
-    """Kernels producing the fixed (image-channel) groups: the last conv, or the upsampler conv
-    of a model ending in a pixel shuffle."""
-    return [p for g in graph.groups if g.kind == "fixed" for p in g.producers]

@@ -2,23 +2,23 @@
 
 Recipe: [dense `pretrain` stage if `l1.pretrain_steps` > 0] then `finetune`. At the start of
 `finetune` the source params (the pretrain stage's final model, else `config.init_from`, else
-the seeded init) are pruned channel-wise:
+the seeded init) are pruned channel-wise (`jaxsr.channels.l1`):
 
 1. channel groups are traced from the model (`jaxsr.channels.trace`); `l1.rules` (regex over
    group names) pick the prunable ones; sub-pixel (upsampler) groups only with `l1.upsampler`;
-2. each unit is scored by the L1 norm of its output filters, summed over the convs producing
-   its group (tied convs ranked jointly); every group keeps the same fraction of its units, at
-   least `l1.min_channels`; the largest fraction whose model costs <= `l1.target` x the dense
-   model's MACs (1280x720 output) is used;
-3. surgery: the kept slices form an ordinary registry model with per-conv `widths`;
-4. with `l1.upsampler=True` the convs producing the image channels (the pixel-shuffle conv of
-   RFDN/IMDN, the last conv of EDSR/CARN/MSRResNet) cannot shrink: their low-L1 filters are
-   masked to zero instead and the masks kept exact while fine-tuning, as a masking
-   implementation of filter pruning does (how the SLS paper's L1 baseline collapsed RFDN).
+   the channels a conv writes into the image are never pruned nor masked;
+2. `l1.scheme="li"` (default, Li et al. 2017): filters are ranked by their L1 norm within
+   their layer and only groups produced by one conv are pruned (a residual trunk, tied
+   across convs by additions, stays dense: Li et al. prune the first conv of each residual
+   block); "joint": tied groups too, ranked by the L1 summed over their producing convs;
+3. every pruned group keeps the same fraction of its units (at least `l1.min_channels`):
+   `l1.fraction` if > 0, else the largest fraction whose model costs <= `l1.target` x the
+   dense model's MACs (1280x720 output);
+4. surgery: the kept slices form an ordinary registry model with per-conv `widths`.
 
-The plan is written to `channels.json` in the stage's workdir (fraction, kept units per
-group, widths, MACs, params) and reused when a killed run resumes. The exported model is the
-smaller registry model (+ masks with `l1.upsampler`): `jaxsr.evaluate` loads it as is.
+The plan is written to `channels.json` in the stage's workdir (scheme, fraction, kept units
+per group, widths, MACs, params) and reused when a killed run resumes. The exported model is
+the smaller registry model: `jaxsr.evaluate` loads it as is.
 """
 
 from __future__ import annotations
@@ -29,14 +29,11 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
-from flax import traverse_util
 
 from jaxsr import model_dir, models, validate
 from jaxsr.channels import l1, surgery, trace
 from jaxsr.channels.selection import select_groups
 from jaxsr.methods.base import Context, Method, Stage, Start
-from jaxsr.methods.magnitude import MagnitudePruning
 
 SECTION = "l1"
 PLAN = "channels.json"
@@ -45,7 +42,15 @@ PLAN = "channels.json"
 def default_config(name: str) -> ml_collections.ConfigDict:
     del name
     return ml_collections.ConfigDict(
-        {"target": 0.5, "rules": (), "upsampler": False, "min_channels": 4, "pretrain_steps": 0}
+        {
+            "target": 0.5,  # kept fraction of the dense MACs (1280x720), when fraction = 0
+            "fraction": 0.0,  # > 0: keep this fraction of every pruned group (target unused)
+            "scheme": "li",  # "li" (Li et al.: per layer, trunks dense) or "joint"
+            "rules": (),
+            "upsampler": False,
+            "min_channels": 4,
+            "pretrain_steps": 0,
+        }
     )
 
 
@@ -68,11 +73,16 @@ def check_config(cfg: Any) -> None:
             raise ValueError(f"config.l1.{key} is missing (see default_config('l1_filter'))")
     if not 0.0 < float(c.target) <= 1.0:
         raise ValueError(f"l1.target={c.target} must be in (0, 1] (a fraction of dense MACs)")
+    if not 0.0 <= float(c.fraction) <= 1.0:
+        raise ValueError(f"l1.fraction={c.fraction} must be in [0, 1] (0: fit to l1.target)")
+    if c.scheme not in l1.SCHEMES:
+        raise ValueError(f"l1.scheme={c.scheme!r}; known: {', '.join(l1.SCHEMES)}")
     if int(c.min_channels) < 1:
         raise ValueError(f"l1.min_channels={c.min_channels} must be >= 1")
     if int(c.pretrain_steps) < 0:
         raise ValueError(f"l1.pretrain_steps={c.pretrain_steps} must be >= 0")
-    select_groups(trace(build_model(cfg)), list(c.rules), bool(c.upsampler))
+    graph = trace(build_model(cfg))
+    l1.scheme_groups(graph, select_groups(graph, list(c.rules), bool(c.upsampler)), c.scheme)
 
 
 def plan(cfg: Any, params: Any) -> dict:
@@ -86,29 +96,22 @@ def plan(cfg: Any, params: Any) -> dict:
         list(c.rules),
         bool(c.upsampler),
         int(c.min_channels),
+        str(c.scheme),
+        float(c.fraction),
     )
 
 
-def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict | None, dict]:
-    """(pruned params, filter masks over them or None, model overrides) of a plan; the masked
-    filters are already zero in the params (exact from the first forward pass on)."""
+def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict]:
+    """(pruned params, model overrides) of a plan."""
+    if p.get("filters"):
+        raise ValueError(
+            "channels.json masks image-channel filters (made by an older jaxsr); "
+            "start a new --workdir"
+        )
     pruned = surgery.prune_params(params, trace(build_model(cfg)), l1.keep_from_plan(p))
-    masks = None
-    if p["filters"]:
-        flat = traverse_util.flatten_dict(pruned)
-        mflat = {}
-        for path, idx in p["filters"].items():
-            key = tuple(path.split("/"))
-            m = np.zeros(flat[key].shape[-1], bool)
-            m[idx] = True
-            mflat[key] = np.broadcast_to(m, flat[key].shape).copy()
-        masks = traverse_util.unflatten_dict(mflat)
-        for key, m in mflat.items():
-            flat[key] = np.where(m, np.asarray(flat[key]), 0).astype(np.asarray(flat[key]).dtype)
-        pruned = traverse_util.unflatten_dict(flat)
     overrides = _overrides(cfg)
     widths = {**dict(overrides.get("widths", {})), **p["widths"]}
-    return pruned, masks, {**overrides, "widths": widths}
+    return pruned, {**overrides, "widths": widths}
 
 
 def _source_params(ctx: Context) -> Any:
@@ -134,14 +137,14 @@ def _start(ctx: Context) -> Start:
         p = plan(ctx.cfg, params)
         validate.write_text_atomic(path, json.dumps(p, indent=1) + "\n")
         ctx.log(
-            f"l1_filter: keep {100 * p['fraction']:.1f}% of the units of {len(p['keep'])} "
+            f"l1_filter ({p['scheme']}): keep {100 * p['fraction']:.1f}% of the units of "
+            f"{len(p['keep'])} "
             f"channel groups: {p['macs'] / 1e9:.2f} of {p['dense_macs'] / 1e9:.2f} GMACs "
             f"(target {p['target_macs'] / 1e9:.2f}), {p['params']:,} of "
             f"{p['dense_params']:,} params"
         )
-    pruned, masks, overrides = apply_plan(ctx.cfg, params, p)
-    method = Method("l1_filter") if masks is None else MagnitudePruning("l1_filter", masks)
-    return Start(method, pruned, overrides=overrides)
+    pruned, overrides = apply_plan(ctx.cfg, params, p)
+    return Start(Method("l1_filter"), pruned, overrides=overrides)
 
 
 def _report(ctx: Context, summary: dict) -> dict:
@@ -150,6 +153,7 @@ def _report(ctx: Context, summary: dict) -> dict:
     model, params, meta = model_dir.load_model(d)
     del model, params
     out = {
+        "scheme": p.get("scheme", "joint"),
         "fraction": p["fraction"],
         "gmacs": p["macs"] / 1e9,
         "dense_gmacs": p["dense_macs"] / 1e9,
@@ -157,7 +161,6 @@ def _report(ctx: Context, summary: dict) -> dict:
         "params": p["params"],
         "dense_params": p["dense_params"],
         "widths": meta["overrides"].get("widths", {}),
-        "kept_filters": {k: len(v) for k, v in p["filters"].items()},
         "eval": summary["final_eval"],
     }
     ctx.log(
