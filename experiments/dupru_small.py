@@ -14,7 +14,12 @@ General100), HR 64 (LR 16) patches to fit the CPU, batch 16, the paper's Adam an
 - UPru: T = 5 rounds of E = 600 steps (round 1 dense; rounds 2-5 prune p = 2.05 % of the
   surviving residual-block conv weights per layer, rewind to W0, fresh Adam): 3000 steps,
   1 - 0.9795^4 = 7.96 % sparsity, the paper's best point;
-- DUPru: UPru + freeze |w| < EPS = 3e-4 (final update zeroed, last in the optax chain).
+- DUPru, eq. 4: UPru + the paper's freeze of |w| < EPS = 3e-4 taken literally (Algorithm 1
+  line 8: their gradient zeroed before Adam, so Adam's momentum still moves them;
+  `pruning.freeze=grad`, the default since issue 26);
+- DUPru, frozen update: the same weights' final update zeroed (last in the optax chain:
+  nothing moves them; `pruning.freeze=update`, jaxsr's DUPru before issue 26 — its three
+  records were made then, by code that did exactly this).
 
 Why p and EPS (`python -m jaxsr.sparsity.magnitudes MODEL_DIR` on the residual-block convs;
 EPS was fixed from a 750-step dense pilot of seed 0, which gave the same quantiles to 2
@@ -69,13 +74,25 @@ def get_spec(arg: str | None = None) -> Spec:
         runs.append(
             Run("UPru", f"configs/upru.py:{variant}", s, {**common, **prune, "train.steps": steps})
         )
+    dupru = {**common, **prune, "train.steps": steps, "pruning.freeze_eps": EPS}
     for s in seeds:
         runs.append(
             Run(
-                "DUPru",
+                "DUPru, frozen update",
                 f"configs/dupru.py:{variant}",
                 s,
-                {**common, **prune, "train.steps": steps, "pruning.freeze_eps": EPS},
+                {**dupru, "pruning.freeze": "update"},
+                name=f"DUPru_s{s}",
+            )
+        )
+    for s in seeds:
+        runs.append(
+            Run(
+                "DUPru, eq. 4",
+                f"configs/dupru.py:{variant}",
+                s,
+                {**dupru, "pruning.freeze": "grad"},
+                name=f"DUPru_grad_s{s}",
             )
         )
     if demo:

@@ -122,6 +122,8 @@ def test_curves_continue_over_stages(tmp_path):
     assert report.event_lines([{"name": "r", "events": ev}, {"name": "q"}]) == [
         "- r: round_02/budget_met at step 17"
     ]
+    one = {"name": "s", "events": {"budget_met": 250}, "steps": 1000}  # a one-stage search
+    assert report.event_lines([one]) == ["- s: budget_met at step 250 (25 % of 1000)"]
 
 
 def test_results_md_replaces_marked_sections(tmp_path):

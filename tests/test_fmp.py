@@ -165,3 +165,26 @@ def test_optimizer_step_is_the_closed_form_with_the_indicators_own_lr():
         strict=True,
     ):
         np.testing.assert_allclose(b, np.asarray(a) - lr * np.asarray(gr), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_table1_configs_are_esrb_6_256_at_the_tables_prune_ratio(scale):
+    """FMP supplement Table 1: the dense model's params/FLOPs and the params prune ratio."""
+    from jaxsr import complexity
+    from jaxsr.configs_lib import load_sibling
+
+    mod = load_sibling(str(REPO / "configs" / "fmp.py"), "fmp.py")
+    cfg = mod.get_config(f"table1,scale={scale}")
+    ratio, params_left, _ = mod.TABLE1[scale]
+    dense = {2: (8_180e3, 1_877.8e9), 3: (8_215e3, 836.8e9), 4: (8_264e3, 474.2e9)}[scale]
+    model = fmp.build_model(cfg)
+    n = models.num_params(models.abstract_params(model))
+    macs = sum(complexity.conv_costs(model, complexity.hd_lr_shape(scale)).values())
+    assert n == pytest.approx(dense[0], abs=1000)  # the table gives thousands
+    assert macs == pytest.approx(dense[1], abs=0.05e9)
+    assert n * (1 - ratio) == pytest.approx(params_left, rel=0.005)  # the table's own numbers
+    assert (cfg.fmp.metric, cfg.fmp.criterion, cfg.model.scale) == ("params", "total", scale)
+    assert cfg.fmp.channel_ratio + cfg.fmp.weight_ratio == pytest.approx(ratio)
+    fmp.check_config(cfg)
+    with pytest.raises(ValueError, match="table1 is ESRB-6-256"):
+        mod.get_config("table1,demo")

@@ -292,14 +292,21 @@ def summary_lines(records: Sequence[dict]) -> list[str]:
 
 def event_lines(records: Sequence[dict]) -> list[str]:
     """Per run: the methods' one-off events (e.g. SLS's budget_met), at their step within
-    their stage."""
+    their stage and as a fraction of the stage's steps (where a search ended in the run)."""
     out = []
     for r in records:
         ev = r.get("events") or {}
+        steps = int(r.get("steps") or 0)
+
+        def at(k: str, v: int, steps: int = steps) -> str:
+            if v < 0:
+                return f"{k} never (in {steps} steps)"
+            one_stage = "/" not in k  # a later stage's steps are not the record's
+            share = f" ({100 * v / steps:.0f} % of {steps})" if steps > 0 and one_stage else ""
+            return f"{k} at step {v}{share}"
+
         if ev:
-            out.append(
-                f"- {r['name']}: " + ", ".join(f"{k} at step {v}" for k, v in sorted(ev.items()))
-            )
+            out.append(f"- {r['name']}: " + ", ".join(at(k, v) for k, v in sorted(ev.items())))
     return out
 
 
