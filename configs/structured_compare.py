@@ -94,6 +94,7 @@ def get_config(arg: str | None = None):
         c.method = "l1_filter"
         c.l1 = methods.default_config("l1_filter")
         c.l1.target, c.l1.pretrain_steps = a.target, a.first
+        c.l1.scheme = "joint"  # the residual trunk pruned too, as FMP prunes it
         return c
     f = load_sibling(__file__, "fmp.py").get_config("demo" if a.demo else None).fmp
     c.method, c.fmp = "fmp", f
