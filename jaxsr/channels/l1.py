@@ -3,9 +3,10 @@
 A unit's score is the L1 norm of its output filters, summed over every conv producing the
 group. Two schemes (`SCHEMES`):
 - "li" (Li et al.): filters are ranked within each layer, and only channel groups produced
-  by one conv are pruned; groups tied across convs by residual additions (a residual
-  trunk) stay dense, as Li et al. prune only the first conv of each residual block (the
-  second conv's output must match the identity shortcut);
+  by one conv are pruned; groups tied across convs (by additions: a residual trunk, ESA's
+  conv3 + conv_f; or by a gate x * sigmoid(conv(x))) have no per-layer ranking and stay
+  dense, as Li et al. prune only the first conv of each residual block (the second conv's
+  output must match the identity shortcut);
 - "joint": tied groups are pruned too, their units ranked by the L1 summed over the
   producing convs (every channel of EDSR halved, trunk included, is how the SLS paper's L1
   row for EDSR-baseline gets its 380.93K params).
@@ -80,7 +81,7 @@ def scheme_groups(graph: ChannelGraph, names: Sequence[str], scheme: str) -> lis
     if not out:
         raise ValueError(
             f"scheme 'li' prunes only groups with one producing conv; the selected groups "
-            f"({', '.join(names)}) are all tied by residual additions (use scheme 'joint')"
+            f"({', '.join(names)}) are all tied across convs (use scheme 'joint')"
         )
     return out
 
