@@ -37,6 +37,8 @@ from jaxsr.experiment.spec import description
 
 SEEDS = (0, 1, 2)
 ROUNDS, STEPS, PERCENT, EPS = 5, 600, 2.05, 3e-4
+# (group, pruning.freeze, run name prefix); the frozen-update records predate issue 26
+FREEZES = (("DUPru, frozen update", "update", "DUPru"), ("DUPru, eq. 4", "grad", "DUPru_grad"))
 
 
 DESCRIPTION = description(__doc__, "experiments/dupru_small.py")
@@ -44,8 +46,9 @@ DESCRIPTION = description(__doc__, "experiments/dupru_small.py")
 DEMO = (
     "Pruning demo (`python -m jaxsr.experiment --spec=experiments/dupru_small.py:demo`): "
     "MSRResNet x4 (32 features, 4 blocks) trained dense, with UPru and with DUPru (2 rounds "
-    "x 150 steps, 20 % of the residual-block weights pruned after round 1, EPS 3e-4), seeds 0 "
-    "and 1, on the embedded sample images; evaluated on the held-out `chelsea`."
+    "x 150 steps, 20 % of the residual-block weights pruned after round 1, EPS 3e-4, the "
+    "paper's eq. 4 freeze), seeds 0 and 1, on the embedded sample images; evaluated on the "
+    "held-out `chelsea`."
 )
 
 
@@ -75,26 +78,18 @@ def get_spec(arg: str | None = None) -> Spec:
             Run("UPru", f"configs/upru.py:{variant}", s, {**common, **prune, "train.steps": steps})
         )
     dupru = {**common, **prune, "train.steps": steps, "pruning.freeze_eps": EPS}
-    for s in seeds:
-        runs.append(
-            Run(
-                "DUPru, frozen update",
-                f"configs/dupru.py:{variant}",
-                s,
-                {**dupru, "pruning.freeze": "update"},
-                name=f"DUPru_s{s}",
+    freezes = (("DUPru", "grad", "DUPru"),) if demo else FREEZES
+    for group, freeze, name in freezes:
+        for s in seeds:
+            runs.append(
+                Run(
+                    group,
+                    f"configs/dupru.py:{variant}",
+                    s,
+                    {**dupru, "pruning.freeze": freeze},
+                    name=f"{name}_s{s}",
+                )
             )
-        )
-    for s in seeds:
-        runs.append(
-            Run(
-                "DUPru, eq. 4",
-                f"configs/dupru.py:{variant}",
-                s,
-                {**dupru, "pruning.freeze": "grad"},
-                name=f"DUPru_grad_s{s}",
-            )
-        )
     if demo:
         from jaxsr.configs_lib import SAMPLES
 

@@ -5,15 +5,16 @@
 `configs/l1_filter.py:model=rfdn,scheme=S,target=T`: output filters ranked by L1, every
 pruned channel group keeps the same fraction (>= 4 units), the largest meeting T x the dense
 MACs (1280x720 output); the channels written into the image (RFDN's pixel-shuffle conv) are
-never pruned. "L1, Li et al.": `scheme=li` (filters ranked within their layer; the 9
-groups tied across convs stay dense, as Li et al. prune only the first conv of a residual
-block: the residual trunk `fea_conv` (fea_conv, LR_conv and B1's c1_r/c2_r/c3_r), each
-RFDB's output (c5, its ESA gate conv4 and the next block's c*_r, added to it) and each ESA's
-conv3_ + conv_f), at T = 0.8 (with those dense RFDN cannot go below 0.76 of its MACs at >= 4
-channels per group); "L1, joint": `scheme=joint` (the trunk pruned too, its units ranked by the L1 summed
-over its convs) at T = 0.8 (equal MACs) and at T = 0.5. Each is evaluated right after
-pruning (0 steps, `train.steps=0`) and after 1000 fine-tuning steps on ../shared/data/train
-(HR 96, batch 16, L1, Adam 1e-4 halved at step 666, seed 0: the N:M baselines' recipe).
+never pruned. "L1, Li et al.": `scheme=li` (filters ranked within their layer; the 9 groups
+tied across convs stay dense, as Li et al. prune only the first conv of a residual block:
+the residual trunk `fea_conv` (fea_conv, LR_conv and B1's c1_r/c2_r/c3_r), each RFDB's
+output (c5, its ESA gate conv4 and the next block's c*_r, added to it) and each ESA's conv3_
++ conv_f), at T = 0.8 (with those dense RFDN cannot go below 0.76 of its MACs at >= 4
+channels per group); "L1, joint": `scheme=joint` (the trunk pruned too, its units ranked by
+the L1 summed over its convs) at T = 0.8 (equal MACs) and at T = 0.5. Each is evaluated
+right after pruning (0 steps, `train.steps=0`) and after 1000 fine-tuning steps on
+../shared/data/train (HR 96, batch 16, L1, Adam 1e-4 halved at step 666, seed 0: the N:M
+baselines' recipe).
 Earlier version (before issue 26): joint groups only, and a variant masking the low-L1
 filters of the pixel-shuffle conv (which removed image channels); both replaced.
 """
