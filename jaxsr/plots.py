@@ -1,7 +1,9 @@
 """Plots of pruning results (matplotlib: the optional extra `jaxsr[plots]`).
 
-`layer_n_plot`: N per pruned layer, like Fig. 6 of the SLS paper (bars: N kept per group of
-M input channels; marks: M_eff = min(M, input channels per group)).
+`layer_n_plot`: per pruned layer, laid out as Fig. 6 of the SLS paper: layers sorted by
+their MACs before pruning, (a) GMACs before / after pruning, (b) N kept per group of M input
+channels (marks: M_eff = min(M, input channels per group)), the uniform N of the same budget
+as a line, the model's last (upsampling) layer highlighted.
 """
 
 from __future__ import annotations
@@ -23,9 +25,17 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
-def layer_n_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
-    """Bar chart of `rows` ({"layer", "n", "m"}, as `jaxsr.methods.sls.layer_table`) to
-    `path` (PNG/SVG/PDF by suffix); written atomically."""
+def layer_n_plot(
+    rows: Sequence[dict],
+    path: str | os.PathLike,
+    title: str = "",
+    uniform_n: float | None = None,
+) -> Path:
+    """Fig. 6 of the SLS paper for `rows` (as `jaxsr.methods.sls.layer_table`: "layer", "n",
+    "m", and for panel (a) "gmacs_dense", "gmacs"; "last" marks the highlighted layer) to
+    `path` (PNG/SVG/PDF by suffix), written atomically. Layers are sorted by dense MACs
+    (largest first); `uniform_n`: the N of uniform pruning at the same budget (a line).
+    Rows without MACs give panel (b) alone, in their own order."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,15 +44,38 @@ def layer_n_plot(rows: Sequence[dict], path: str | os.PathLike, title: str = "")
     if not rows:
         raise ValueError("layer_n_plot: no layers")
     out = Path(path)
+    macs = all("gmacs_dense" in r for r in rows)
+    if macs:
+        rows = sorted(rows, key=lambda r: -r["gmacs_dense"])
     x = list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(rows) + 2), 3.2))
-    ax.bar(x, [r["n"] for r in rows], color="tab:blue", label="N (kept per group)")
-    ax.scatter(x, [r["m"] for r in rows], marker="_", color="tab:red", s=60, label="M")
-    ax.set_xticks(x, [r["layer"].removesuffix("/kernel") for r in rows], rotation=90, fontsize=6)
+    labels = [r["layer"].removesuffix("/kernel") for r in rows]
+    hot = [i for i, r in enumerate(rows) if r.get("last")]
+    width = max(6.0, 0.22 * len(rows) + 2)
+    fig, axes = plt.subplots(2 if macs else 1, 1, figsize=(width, 6.0 if macs else 3.2))
+    axes = list(axes) if macs else [axes]
+    if macs:
+        ax = axes[0]
+        ax.bar(x, [r["gmacs_dense"] for r in rows], color="lightgray", label="before pruning")
+        ax.bar(x, [r["gmacs"] for r in rows], color="tab:blue", label="after pruning")
+        for i in hot:
+            ax.bar([i], [rows[i]["gmacs"]], color="tab:red", label="last (upsampling) layer")
+        ax.set_ylabel("GMACs (1280x720)")
+        ax.set_xticks(x, [""] * len(x))
+        ax.legend(fontsize=7, loc="upper right")
+        ax.set_title("(a) per-layer GMACs" + (f" - {title}" if title else ""), fontsize=9)
+    ax = axes[-1]
+    colors = ["tab:red" if i in hot else "tab:blue" for i in x]
+    ax.bar(x, [r["n"] for r in rows], color=colors, label="N (kept per group)")
+    ax.scatter(x, [r["m"] for r in rows], marker="_", color="black", s=60, label="M")
+    if uniform_n is not None:
+        ax.axhline(uniform_n, color="saddlebrown", lw=1.2, label=f"uniform N = {uniform_n:g}")
+    ax.set_xticks(x, labels, rotation=90, fontsize=6)
     ax.set_ylabel("N")
     ax.set_ylim(0, max(r["m"] for r in rows) + 1)
     ax.legend(fontsize=7, loc="upper right")
-    if title:
+    if macs:
+        ax.set_title("(b) per-layer N, layers sorted by MACs before pruning", fontsize=9)
+    elif title:
         ax.set_title(title, fontsize=9)
     return _save(fig, out)
 

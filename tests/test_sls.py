@@ -78,6 +78,14 @@ def test_macs_term_equals_complexity_of_the_exported_model(tmp_path, feat):
     rows = {r["layer"]: r for r in layer_table(d, 4)}
     for p, g in b.items():  # per-layer N of the report = sum of the gates
         assert rows[p]["n"] == min(int(np.sum(np.asarray(g))), feat)
+    # Fig. 6's panel (a): per-layer kept GMACs add up to what jaxsr.complexity counts
+    kept_g = sum(r["gmacs"] for r in rows.values())
+    assert kept_g * 1e9 + unpruned == pytest.approx(rep.macs, rel=1e-6)
+    assert not any(r["last"] for r in rows.values())  # MSRResNet's conv_last is not pruned
+    from jaxsr.plots import layer_n_plot
+
+    png = layer_n_plot(list(rows.values()), tmp_path / "fig6.png", "t", uniform_n=2)
+    assert png.stat().st_size > 0
     # eq. 5 when M divides the input channels
     if feat % 4 == 0:
         p = next(iter(method.costs))

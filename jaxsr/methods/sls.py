@@ -66,7 +66,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from jaxsr import complexity, model_dir
+from jaxsr import complexity, model_dir, models
 from jaxsr.methods import nm_common
 from jaxsr.methods.base import Context, Exported, Method, Stage
 from jaxsr.optim.projection import clip_params, freeze_if
@@ -362,21 +362,32 @@ def make(cfg: Any) -> SLS:
 
 
 def layer_table(directory: Any, m: int) -> list[dict]:
-    """Per selected layer of an exported model dir: N (kept weights per group of M input
-    channels, the max over groups), M_eff = min(M, input channels per group), density."""
+    """Per selected layer of an exported model dir, in param order: N (kept weights per group
+    of M input channels, the max over groups), M_eff = min(M, input channels per group),
+    density, its dense and kept GMACs at a 1280x720 output, and whether it is the model's
+    last conv (`last`: the one writing the output, e.g. RFDN's upsampling conv)."""
     masks = model_dir.load_masks(directory)
     if masks is None:
         raise ValueError(f"{directory}: no masks.npz (not an exported N:M model)")
+    meta = model_dir.read_meta(directory)
+    model = models.create(meta["model"], meta["scale"], **meta.get("overrides", {}))
+    calls = complexity.trace_convs(model, complexity.hd_lr_shape(int(meta["scale"])))
+    dense = complexity.conv_costs(model, complexity.hd_lr_shape(int(meta["scale"])))
+    last = f"{calls[-1].path}/kernel"
     rows = []
     for p, mk in _flat(masks).items():
         mk = np.asarray(mk)
         kept = np.asarray(jnp.sum(group_view(jnp.asarray(mk), m), axis=3))
+        density = float(mk.mean())
         rows.append(
             {
                 "layer": p,
                 "n": int(kept.max()),
                 "m": min(m, int(mk.shape[2])),
-                "density": float(mk.mean()),
+                "density": density,
+                "gmacs_dense": dense.get(p, 0) / 1e9,
+                "gmacs": density * dense.get(p, 0) / 1e9,
+                "last": p == last,
             }
         )
     return rows
@@ -402,7 +413,13 @@ def report(ctx: Context, summary: dict) -> dict:
     try:
         from jaxsr.plots import layer_n_plot
 
-        layer_n_plot(rows, ctx.dir / "layer_n.png", f"{ctx.cfg.model.name} SLS")
+        target = float(ctx.cfg.sls.target)
+        layer_n_plot(
+            rows,
+            ctx.dir / "layer_n.png",
+            f"{ctx.cfg.model.name} SLS, target {target:g} of the pruned convs' MACs",
+            uniform_n=target * m,
+        )
         out["plot"] = str(ctx.dir / "layer_n.png")
     except ImportError:
         ctx.log("no matplotlib: per-layer N plot skipped (pip install 'jaxsr[plots]')")
