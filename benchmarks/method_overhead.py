@@ -75,7 +75,13 @@ def _sls_costs(model, params, layers) -> dict:
     from flax import traverse_util
 
     shapes = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
-    return layer_costs(model, {p: shapes[p] for p in layers}, 32, 4)
+    from jaxsr import complexity
+
+    # per-unit MACs at a 1280x720 output, real weights only (the timed step's cost is the same
+    # whatever units the regulariser is in)
+    return layer_costs(
+        model, {p: shapes[p] for p in layers}, 32, complexity.hd_lr_shape(4), "exact"
+    )
 
 
 def main() -> None:
