@@ -256,6 +256,7 @@ def test_sls_end_to_end_report_plot_and_plain_exported_model(tmp_path):
     assert [r["stage"] for r in reports] == ["pretrain", "sls"]
     rep = reports[1]
     assert 0 < rep["budget_step"] <= 12 and rep["target"] == 0.5
+    assert rep["budget_fraction"] == rep["budget_step"] / 12
     assert rep["gmacs"] < rep["dense_gmacs"] and rep["nonzero_params"] < rep["params"]
     assert len(rep["layers"]) == 6 and all(1 <= r["n"] <= 4 for r in rep["layers"])
     assert (tmp_path / "w" / "sls" / "layer_n.png").stat().st_size > 1000

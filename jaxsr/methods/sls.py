@@ -400,8 +400,11 @@ def report(ctx: Context, summary: dict) -> dict:
     rep = complexity.pruned_report(d)
     rows = layer_table(d, m)
     budget_step = int(summary.get("events", {}).get("budget_met", -1))
+    steps = int(summary.get("steps") or ctx.cfg.train.steps)
     out = {
         "budget_step": budget_step,
+        # where in the run the search ended (the paper's proportions: well inside the run)
+        "budget_fraction": budget_step / steps if budget_step >= 0 and steps else None,
         "target": float(ctx.cfg.sls.target),
         "gmacs": rep.macs / 1e9,
         "dense_gmacs": rep.dense_macs / 1e9,
@@ -424,7 +427,7 @@ def report(ctx: Context, summary: dict) -> dict:
     except ImportError:
         ctx.log("no matplotlib: per-layer N plot skipped (pip install 'jaxsr[plots]')")
     when = (
-        f"budget met at step {budget_step}"
+        f"budget met at step {budget_step} ({100 * out['budget_fraction']:.0f} % of {steps})"
         if budget_step >= 0
         else f"WARNING: budget NOT met in {summary.get('steps')} steps (the model keeps more "
         "than the target; raise steps, sls.score_lr or sls.lam)"
