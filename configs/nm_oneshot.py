@@ -10,7 +10,8 @@ Commands:
     python -m jaxsr.experiment --spec=experiments/nm_rfdn.py   # one-shot vs SR-STE, RESULTS.md
 
 Arguments (`:key=value,...`): `model` (rfdn | carn_m | msrresnet), `n`, `m` (N:M along the
-input channels of every conv but the first and last, the SLS convention), `steps`
+input channels of the convs `jaxsr.sparsity.selection.NM_RULES` selects, the SLS convention:
+every conv but the first and a last RGB conv; RFDN's upsampling conv is pruned), `steps`
 (fine-tuning steps; default 2000, 200 with `demo`), `demo`. A layer with fewer input
 channels per conv group than M (CARN-M's grouped convs have 16, RFDN's ESA convs 12) is
 zero-padded as in the SLS code and so keeps N of its I < M weights per group;
