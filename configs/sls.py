@@ -43,7 +43,7 @@ steps / 300k, at least 1; the lr halved at 2/3 of the steps), HR patch 96 (batch
 patch 192 (`sls.cost_at="192"`: the L1 is a per-pixel mean, the cost grows with the patch
 area, so this keeps the paper's balance of the two terms at lambda 1e-10). Scores: Adam
 at `score_lr`, default 1e-3, 10x the paper's 1e-4, chosen by measurement (RESULTS.md "SLS",
-RFDN x4, 1000 steps, 1/8): at 1e-4 the budget was met at step 742 only after annealing had
+RFDN x4, 1000 steps, 1/8, measured with `sls.unit_cost="code"`): at 1e-4 the budget was met at step 742 only after annealing had
 raised lambda from 1e-10 to 2e-2, the regulariser ~1e5 x the task loss, and every layer
 ended at N = 3-6 (an annealing-driven uniform cut, not a search; final training L1 12.4 on
 [0, 255]); at 1e-3 it was met at step 303 (30 % of the run, lambda 1.2e-7, regulariser ~1x

@@ -70,8 +70,11 @@ def _official_sparse(conv, m: int):
 # ---------------------------------------------------------------- item 1: units
 
 
-@pytest.mark.parametrize("lam", [1e-10, 1e-5])  # the paper's lambda; one where costs dominate
-def test_score_gradients_equal_the_official_code_for_the_same_lambda_and_batch(lam):
+@pytest.mark.parametrize(
+    ("lam", "rule"),  # the paper's lambda; one where costs dominate; both unit rules (M | I)
+    [(1e-10, "exact"), (1e-5, "exact"), (1e-5, "code")],
+)
+def test_score_gradients_equal_the_official_code_for_the_same_lambda_and_batch(lam, rule):
     torch = pytest.importorskip("torch")
     from jaxsr.convert import convert_state_dict, torch_key_to_path
 
@@ -116,9 +119,7 @@ def test_score_gradients_equal_the_official_code_for_the_same_lambda_and_batch(l
 
     # jaxsr: the method's hooks as the training step composes them, costs at the LR patch
     shapes = {p: tuple(np.shape(v)) for p, v in _flat(params).items() if p in selected}
-    method = SLS(
-        costs=layer_costs(model, shapes, m, (24, 24), "code"), m=m, lam=lam, rgb_range=255.0
-    )
+    method = SLS(costs=layer_costs(model, shapes, m, (24, 24), rule), m=m, lam=lam, rgb_range=255.0)
     trainable, state = method.init(params, jax.random.PRNGKey(0))
     trainable["scores"] = _nest({p: jnp.asarray(v) for p, v in scores.items()})
 
@@ -136,6 +137,21 @@ def test_score_gradients_equal_the_official_code_for_the_same_lambda_and_batch(l
     scale_ = max(float(np.abs(v).max()) for v in want.values())
     for p in selected:
         np.testing.assert_allclose(got[p], want[p], rtol=1e-3, atol=1e-4 * scale_, err_msg=p)
+
+
+def test_exact_unit_costs_are_real_macs_and_eq5_when_m_divides_the_input_channels():
+    from jaxsr.sparsity.budget import unit_costs
+
+    np.testing.assert_array_equal(unit_costs((3, 3, 64, 8), 640.0, 32, "exact"), [20.0] * 32)
+    np.testing.assert_array_equal(unit_costs((3, 3, 64, 8), 640.0, 32, "code"), [20.0] * 32)
+    # RFDN's 50-channel convs at M = 32: a group of 32 and a padded group of 18; N = 8 keeps
+    # 8 + 8 = 16 of 50 weights per position (the real MACs), where C * N / M says 8 / 32
+    exact, code = (
+        unit_costs((3, 3, 50, 50), 50.0, 32, "exact"),
+        unit_costs((3, 3, 50, 50), 50.0, 32, "code"),
+    )
+    assert exact[:8].sum() == pytest.approx(16.0) and code[:8].sum() == pytest.approx(12.5)
+    assert exact.sum() == pytest.approx(50.0) == code.sum()
 
 
 def test_cost_at_the_training_patch_is_not_the_hd_cost_scaled():

@@ -13,9 +13,14 @@ Budget and units (eqs. 5-6), as the official code computes them (each a config c
   48x48 LR for x4 at HR patch 192), summed over the conv's calls (`jaxsr.complexity.
   conv_costs`); "hd" costs at a 1280x720 output, "<n>" at an HR patch of n. Reports and
   `jaxsr.complexity` always count at 1280x720 (the papers' GMACs).
-- `sls.unit_cost="code"`: every unit costs C_l / M, so a layer with N units kept costs
-  C_l * N / M (eq. 5; a last group of fewer than M input channels counts its zero padding,
-  as the code does); "exact": `jaxsr.sparsity.budget.unit_costs`, the real kept weights.
+- `sls.unit_cost="exact"` (default): each unit costs the MACs of its real weights
+  (`jaxsr.sparsity.budget.unit_costs`): C_l * N / M when M divides the input channels,
+  which is eq. 5 and the official `compute_costs` (the official code requires M | I: its
+  grouping fails otherwise), and the real MACs when it does not (RFDN's 50-channel convs at
+  M = 32: a group of 32 and a zero-padded one of 18, each keeping N); "code": every unit
+  C_l / M regardless (eq. 5 applied to padded groups: for RFDN at M = 32 it undercounts a
+  50-channel conv's kept MACs by up to 28 %, so budgets and equal-MACs comparisons would not
+  be in real MACs).
 - `sls.rgb_range=255`: the task loss is taken on images in [0, 255] (the code's L1 with
   `rgb_range` 255), i.e. 255x jaxsr's [0, 1] L1; 1 keeps jaxsr's units.
 With these defaults `sls.lam` is the paper's lambda_reg (1e-10 for SR): the gradient
@@ -91,7 +96,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
             "lam": 1e-10,  # initial lambda_reg, in the paper's units (see the docstring)
             "rgb_range": 255.0,  # task loss on images in [0, rgb_range] (code: 255)
             "cost_at": "train",  # MACs at: "train" (LR patch), "hd" (1280x720), "<HR patch>"
-            "unit_cost": "code",  # "code": C_l/M per unit (eq. 5); "exact": real weights only
+            "unit_cost": "exact",  # real kept MACs (= eq. 5 when M | I); "code": C_l/M per unit
             "anneal": True,  # anneal lambda (False: fixed at `lam`)
             "anneal_rule": "code",  # "code" (trainer.py) or "paper" (eq. 7)
             "anneal_every": 2000,  # K (steps); official code: 2 epochs of 1000 iterations
@@ -185,7 +190,7 @@ def layer_costs(
     shapes: dict[str, tuple[int, ...]],
     m: int,
     lr_shape: tuple[int, int],
-    rule: str = "code",
+    rule: str = "exact",
 ) -> dict[str, np.ndarray]:
     """Per selected kernel ('/'-joined path -> HWIO shape) of `model`, the MACs of each of
     its M units for one LR input of `lr_shape` (h, w), by unit cost rule `rule`."""
@@ -356,7 +361,7 @@ def make(cfg: Any) -> SLS:
     c = cfg.sls
     fields = {f.name: type(f.default) for f in dataclasses.fields(SLS) if f.name in c}
     model = nm_common.build_model(cfg)
-    rule = str(c.get("unit_cost", "code"))
+    rule = str(c.get("unit_cost", "exact"))
     costs = layer_costs(model, layers(cfg), int(c.m), cost_shape(cfg), rule)
     return SLS(costs=costs, **{k: t(c[k]) for k, t in fields.items()})
 
