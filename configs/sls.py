@@ -41,17 +41,17 @@ step-based period scaled by steps / 300k (K = 2000 * steps / 300k, at least 2; R
 steps / 300k, at least 1; the lr halved at 2/3 of the steps), HR patch 96 (batch 16) on
 ../shared/data/train (T91 + BSD200 + General100), with the costs taken at the paper's HR
 patch 192 (`sls.cost_at="192"`: the L1 is a per-pixel mean, the cost grows with the patch
-area, so this keeps the paper's balance of the two terms at lambda 1e-10). Scores: Adam
-at `score_lr`, default 1e-3, 10x the paper's 1e-4, chosen by measurement (RESULTS.md "SLS",
-RFDN x4, 1000 steps, 1/8, measured with `sls.unit_cost="code"`): at 1e-4 the budget was met at step 742 only after annealing had
-raised lambda from 1e-10 to 2e-2, the regulariser ~1e5 x the task loss, and every layer
-ended at N = 3-6 (an annealing-driven uniform cut, not a search; final training L1 12.4 on
-[0, 255]); at 1e-3 it was met at step 303 (30 % of the run, lambda 1.2e-7, regulariser ~1x
-the task loss) with N from 2 to 17 per layer (the upsampling conv kept at 16, as the
-paper's Fig. 6; final L1 9.1). Adam moves a score by at most ~lr per step, so 1e-4 x
-1000 steps bounds a score's total move at ~0.1. Expected runtime: the SLS step time
-(BENCHMARKS.md, SLS search step) x `steps` + evaluations (~6-8 min for RFDN, 1000 steps).
-Expected result: RESULTS.md "SLS".
+area, so this keeps the paper's balance of the two terms at lambda 1e-10). Scores: Adam at
+`score_lr`, default 1e-3, 10x the paper's 1e-4, chosen by measurement (RESULTS.md "SLS",
+RFDN x4, 1000 steps, 1/8, measured with `sls.unit_cost="code"`): at 1e-4 the budget was met
+at step 742 only after annealing had raised lambda from 1e-10 to 2e-2, the regulariser ~1e5
+x the task loss, and every layer ended at N = 3-6 (an annealing-driven uniform cut, not a
+search; final training L1 12.4 on [0, 255]); at 1e-3 it was met at step 303 (30 % of the
+run, lambda 1.2e-7, regulariser ~1x the task loss) with N from 2 to 17 per layer (the
+upsampling conv kept at 16, as the paper's Fig. 6; final L1 9.1). Adam moves a score by at
+most ~lr per step, so 1e-4 x 1000 steps bounds a score's total move at ~0.1. Expected
+runtime: the SLS step time (BENCHMARKS.md, SLS search step) x `steps` + evaluations (~6-8
+min for RFDN, 1000 steps). Expected result: RESULTS.md "SLS".
 
 `:demo` (no ../shared needed): a small MSRResNet x4 (32 features, 4 blocks) is first
 trained dense for 300 steps on the embedded sample images (stage `pretrain`, = the dense
