@@ -29,7 +29,7 @@ reaching every score equals the official code's for the same weights, batch and 
 (rgb_range 1, cost_at "hd") made a given lambda 255 x (1280x720 / patch area) stronger
 (~6,400x at HR patch 192, x4). `sls.target` is a fraction of the summed costs of the
 **selected convs only** (the paper's C_target = f * sum_l C_original^l over the L pruned
-layers); the unselected convs (by default only the first: `jaxsr.sparsity.selection`) stay
+layers); the unselected convs (by default the first and a last RGB conv: `NM_RULES`) stay
 dense and are not in the budget, so the whole-model GMACs that `jaxsr.complexity` prints
 fall by less than the target. Loss = task + lam * cost during the search.
 
