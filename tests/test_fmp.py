@@ -167,6 +167,61 @@ def test_optimizer_step_is_the_closed_form_with_the_indicators_own_lr():
         np.testing.assert_allclose(b, np.asarray(a) - lr * np.asarray(gr), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("metric", ["params", "flops"])
+def test_the_stop_gives_back_the_overshoot_most_important_weights_first(metric):
+    """A step that zeroes whole kernels of indicators overshoots the "weight" target; the stop
+    restores the largest |indicator x generated weight| of those, until one more would break
+    the criterion. Checked against a numpy greedy over the same candidates."""
+    cfg = with_overrides(
+        tiny_config("tiny_fmp"),
+        **{"fmp.criterion": "weight", "fmp.weight_ratio": 0.3, "fmp.metric": metric},
+    )
+    method = fmp.make(cfg)
+    trainable, state = method.init(models.init_params(fmp.build_model(cfg), 0), jax.random.key(1))
+    rng = np.random.default_rng(0)
+    prev = {
+        k: rng.uniform(0.5, 1.5, v.shape).astype(np.float32) for k, v in trainable["ind"].items()
+    }
+    state = {**state, "ind_prev": prev}
+    # the step zeroes about 60 % of every kernel's indicators (a cliff past the 30 % target)
+    trainable["ind"] = {
+        k: np.where(rng.uniform(size=v.shape) < 0.6, 0.0, v) for k, v in prev.items()
+    }
+    new = jax.jit(method.update_state)(trainable, state, np.int32(5))
+    assert bool(new["frozen"]) and int(new["converged_step"]) == 5
+    cost = dict(zip(method.ratios.kernels, method.ratios.cost, strict=True))
+    total = sum(method.ratios.cost)
+    z = np.asarray(method._cat(trainable["z"]))
+    cands = []  # (score, value, kernel, flat index)
+    for k in method.kernels:
+        gen = np.asarray(
+            fmp.hypernet.generate(
+                trainable["hyper"][k], z[method.index_in[k]], z[method.index_out[k]]
+            )
+        )
+        pruned = (trainable["ind"][k] == 0).ravel()
+        score = np.abs(prev[k] * gen).ravel()
+        cands += [(score[i], cost[k] / pruned.size / total, k, i) for i in np.flatnonzero(pruned)]
+    cands.sort(key=lambda c: -c[0])
+    gw0 = sum(c[1] for c in cands)
+    budget, want = gw0 - 0.3, {k: np.zeros(v.size, bool) for k, v in prev.items()}
+    spent = np.cumsum([c[1] for c in cands])
+    for (_, _, k, i), s in zip(cands, spent, strict=True):
+        want[k][i] = s <= budget
+    for k in method.kernels:
+        np.testing.assert_array_equal(np.asarray(new["restored"][k]).ravel(), want[k], err_msg=k)
+    assert 0.3 <= float(new["gamma_w"]) < 0.3 + 1e-5 + max(c[1] for c in cands)
+    assert sum(w.sum() for w in want.values()) > 0
+    # the exported model carries the restored weights (their pre-step indicators)
+    flat = flat_params(method.model_params(trainable, new))
+    for k in method.kernels:
+        r = np.asarray(new["restored"][k])
+        assert np.all(flat[k][r] != 0) and np.all(flat[k][(trainable["ind"][k] == 0) & ~r] == 0)
+    # trim off: the cliff stays
+    off = fmp.make(with_overrides(cfg, **{"fmp.trim": False}))
+    assert float(jax.jit(off.update_state)(trainable, state, np.int32(5))["gamma_w"]) > 0.55
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_table1_configs_are_esrb_6_256_at_the_tables_prune_ratio(scale):
     """FMP supplement Table 1: the dense model's params/FLOPs and the params prune ratio."""

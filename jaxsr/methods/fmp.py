@@ -20,7 +20,9 @@ the channel and weight pruning ratios gamma_C, gamma_W (`jaxsr.channels.converge
 `fmp.metric` = flops | params) are checked against `fmp.criterion` (channel | weight |
 total_fixed | total, FMP supplement Sec. 2.2; "total" the paper's choice) with targets
 `fmp.channel_ratio`, `fmp.weight_ratio`; at convergence z and the indicators freeze and the
-stage ends at the next log step (event `converged`).
+stage ends at the next log step (event `converged`). With `fmp.trim` (default) the stop lands
+on the target: of the weights pruned by the converging step, the most important are given
+back while the criterion still holds (`FMP._trim`), so one large step does not overshoot.
 
 Materialisation (stage `finetune` start): the search's exported model (full size, masked) is
 cut to the kept channels (`jaxsr.channels.surgery`, per-conv `widths`), the hypernetwork is
@@ -76,6 +78,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
             "min_channels": 4,
             "rules": (),
             "search_steps": 2000,
+            "trim": True,
         }
     )
 
@@ -109,6 +112,7 @@ class FMP(Method):
     threshold: float = 5e-3
     emb: int = 8
     min_channels: int = 4
+    trim: bool = True
     lr: Callable[[jax.Array], jax.Array] | float = 1e-4
 
     # -- vectors over all groups (+ one "always kept" slot) ---------------------------------
@@ -143,16 +147,27 @@ class FMP(Method):
             "converged_step": jnp.full((), -1, jnp.int32),
             "gamma_c": jnp.zeros(()),
             "gamma_w": jnp.zeros(()),
+            # the indicators before the last step, and which of them the stop restored
+            "ind_prev": {k: jnp.ones(shapes[k]) for k in self.kernels},
+            "restored": {k: jnp.zeros(shapes[k], bool) for k in self.kernels},
         }
         return trainable, jax.device_get(state)
+
+    def _ind(self, trainable: Any, state: dict) -> dict[str, jax.Array]:
+        """The indicators in effect: the trained ones, with the stop's restored weights."""
+        return {
+            k: jnp.where(state["restored"][k], state["ind_prev"][k], trainable["ind"][k])
+            for k in self.kernels
+        }
 
     def model_params(self, trainable: Any, state: dict) -> Any:
         z, keep = self._cat(trainable["z"]), self._cat(state["keep"])
         flat = _flat(trainable["model"])
+        ind = self._ind(trainable, state)
         for k in self.kernels:
             ii, io = self.index_in[k], self.index_out[k]
             w = hypernet.generate(trainable["hyper"][k], z[ii], z[io])
-            w = w * trainable["ind"][k] * keep[ii][:, None] * keep[io][None, :]
+            w = w * ind[k] * keep[ii][:, None] * keep[io][None, :]
             flat[k] = w
             bias = k.removesuffix("kernel") + "bias"
             if bias in flat:
@@ -213,16 +228,66 @@ class FMP(Method):
             rank = jnp.argsort(jnp.argsort(-mag))  # 0 = largest |z| among the kept
             guard = rank < self.min_channels
             keep[g] = jnp.where(frozen, old, old & ((jnp.abs(z) >= self.threshold) | guard))
-        live = {k: trainable["ind"][k] != 0 for k in self.kernels}
+        live = {k: v != 0 for k, v in self._ind(trainable, state).items()}
         gc, gw = self.ratios(keep, live)
         met = ~frozen & converged(self.criterion, gc, gw, self.channel_ratio, self.weight_ratio)
+        restored = state["restored"]
+        if self.trim and self.criterion != "channel":
+            restored = jax.lax.cond(
+                met,
+                lambda: self._trim(trainable, state, keep, gc, gw),
+                lambda: state["restored"],
+            )
+            live = {k: (trainable["ind"][k] != 0) | restored[k] for k in self.kernels}
+            gc, gw = self.ratios(keep, live)
+        hold = frozen | met  # ind_prev stops at the step before the stop
         return {
             "keep": keep,
             "frozen": frozen | met,
             "converged_step": jnp.where(met, step, state["converged_step"]).astype(jnp.int32),
             "gamma_c": gc,
             "gamma_w": gw,
+            "ind_prev": {
+                k: jnp.where(hold, state["ind_prev"][k], trainable["ind"][k]) for k in self.kernels
+            },
+            "restored": restored,
         }
+
+    def _trim(
+        self, trainable: Any, state: dict, keep: dict, gc: jax.Array, gw: jax.Array
+    ) -> dict[str, jax.Array]:
+        """The stop lands on the target, not one step past it: of the weights the last step
+        pruned (indicator nonzero before it, zero after, channels kept), the largest
+        |indicator x generated weight| before the step are restored while the ratio stays
+        >= the target (`fmp.trim`; the supplement is silent, an Adam step at a CPU search's
+        learning rate moves whole layers of indicators to 0 at once)."""
+        target = {"total": self.channel_ratio + self.weight_ratio}.get(
+            self.criterion, self.weight_ratio
+        )
+        excess = (gc + gw if self.criterion == "total" else gw) - target
+        z, kp = self._cat(trainable["z"]), self._cat(keep)
+        total = sum(self.ratios.cost)
+        cost = dict(zip(self.ratios.kernels, self.ratios.cost, strict=True))
+        scores, values, cands = [], [], []
+        for k in self.kernels:
+            ii, io = self.index_in[k], self.index_out[k]
+            prev = state["ind_prev"][k]
+            gen = hypernet.generate(trainable["hyper"][k], z[ii], z[io])
+            chan = (kp[ii][:, None] * kp[io][None, :]) > 0
+            cand = (prev != 0) & (trainable["ind"][k] == 0) & chan & ~state["restored"][k]
+            cands.append(cand.ravel())
+            scores.append(jnp.where(cand, jnp.abs(prev * gen), -1.0).ravel())
+            values.append(jnp.full(cand.size, cost[k] / cand.size / total))
+        score, value, cand = (jnp.concatenate(x) for x in (scores, values, cands))
+        order = jnp.argsort(-score, stable=True)
+        cum = jnp.cumsum(jnp.where(cand[order], value[order], 0.0))
+        back = jnp.zeros_like(cand).at[order].set(cand[order] & (cum <= excess))
+        out, at = {}, 0
+        for k in self.kernels:
+            n = state["restored"][k].size
+            out[k] = state["restored"][k] | back[at : at + n].reshape(state["restored"][k].shape)
+            at += n
+        return out
 
     def aux_loss(self, trainable: Any, state: dict, step: jax.Array) -> tuple[Any, dict]:
         del trainable, step
@@ -306,6 +371,7 @@ def make(cfg: Any) -> FMP:
         threshold=float(c.threshold),
         emb=int(c.emb),
         min_channels=int(c.min_channels),
+        trim=bool(c.trim),
         lr=make_schedule(cfg.optim),
     )
 
@@ -328,6 +394,8 @@ def check_config(cfg: Any) -> None:
     for key in ("reg_channel", "reg_weight", "threshold"):
         if float(c[key]) < 0:
             raise ValueError(f"fmp.{key}={c[key]} must be >= 0")
+    if not isinstance(c.trim, bool):
+        raise ValueError(f"fmp.trim={c.trim!r} must be True or False")
     if float(c.ind_lr) <= 0:
         raise ValueError(f"fmp.ind_lr={c.ind_lr} must be > 0")
     if int(c.min_channels) < 1 or int(c.emb) < 1 or int(c.search_steps) < 1:
