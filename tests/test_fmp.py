@@ -243,3 +243,27 @@ def test_table1_configs_are_esrb_6_256_at_the_tables_prune_ratio(scale):
     fmp.check_config(cfg)
     with pytest.raises(ValueError, match="table1 is ESRB-6-256"):
         mod.get_config("table1,demo")
+
+
+@pytest.mark.slow
+def test_table1_x4_short_search_lands_on_the_tables_params(tmp_path):
+    """A short ESRB-6-256 x4 search (strong weight regulariser so it stops within ~25 steps,
+    embedded images) stops at Table 1's params prune ratio: the materialised model's
+    non-zero params within 2 % of 704K. Its criterion is in params (the table's prune-ratio
+    column), so MACs follow where the weights were pruned: within 5 % of the table's 39.0 G."""
+    from jaxsr import complexity
+    from jaxsr.configs_lib import demo_data, load_sibling
+
+    mod = load_sibling(str(REPO / "configs" / "fmp.py"), "fmp.py")
+    cfg = mod.get_config("table1,scale=4,ind_lr=200,wreg=5,search=60,steps=1")
+    demo_data(cfg)
+    cfg.data.hr_patch, cfg.data.batch_size = 96, 1
+    cfg.train.log_every, cfg.ckpt.every, cfg.eval.every = 5, 1000, 1000
+    cfg.eval.sets, cfg.eval.select = (), ""
+    reports = train.run(cfg, tmp_path / "w", quiet=True)
+    assert 0 <= reports[0]["converged_step"] < 60
+    _, params_left, flops_left = mod.TABLE1[4]
+    rep = complexity.pruned_report(tmp_path / "w" / "finetune" / "final_model")
+    assert rep.lr_shape == complexity.hd_lr_shape(4)
+    assert rep.nonzero_params == pytest.approx(params_left, rel=0.02)
+    assert rep.macs == pytest.approx(flops_left, rel=0.05)
