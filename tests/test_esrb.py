@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import pytest
 
 from jaxsr import complexity, models
@@ -30,3 +31,13 @@ def test_esrb_counts_match_fmp_table1(scale):
     # FLOPs to the 0.1G reported; params to the 1K unit (the table truncates x2 8,180.9K but
     # rounds x4 8,263.9K, so no single rounding rule reproduces all three)
     assert abs(n / 1e3 - TABLE1[scale][0]) < 1 and round(macs / 1e9, 1) == TABLE1[scale][1]
+
+
+@pytest.mark.parametrize("name", ["esrb", "rfdn"])
+def test_an_lr_input_too_small_for_esa_is_one_clear_error(name):
+    depth = {"esrb": {"num_block": 1}, "rfdn": {"num_modules": 1}}[name]
+    model = models.create(name, 4, num_feat=8, **depth)
+    params = models.init_params(model, 0)
+    with pytest.raises(ValueError, match=r"input 14x20 is too small .* >= 15x15"):
+        model.apply({"params": params}, jnp.zeros((1, 14, 20, 3)))
+    assert model.apply({"params": params}, jnp.zeros((1, 15, 15, 3))).shape == (1, 60, 60, 3)

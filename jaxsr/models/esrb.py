@@ -24,7 +24,14 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxsr.models.layers import Widths, conv, lrelu, pixel_shuffle, resize_bilinear_torch
+from jaxsr.models.layers import (
+    Widths,
+    check_esa_input,
+    conv,
+    lrelu,
+    pixel_shuffle,
+    resize_bilinear_torch,
+)
 
 
 class ESA16(nn.Module):
@@ -37,6 +44,7 @@ class ESA16(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         f = self.inner
+        check_esa_input(x, "ESRB")
         c1_ = conv(self, "conv1", f, 1)(x)
         c1 = conv(self, "conv2", f, 3, stride=2, padding=0)(c1_)
         v_max = nn.max_pool(c1, (7, 7), strides=(3, 3), padding="VALID")

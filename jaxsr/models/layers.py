@@ -198,3 +198,17 @@ def lrelu(slope: float) -> Callable[[jax.Array], jax.Array]:
 def mean_shift(x: jax.Array, mean: tuple[float, float, float], sign: float) -> jax.Array:
     """The fixed 1x1 `MeanShift` conv of EDSR/CARN (identity weight, bias = sign * mean)."""
     return x + sign * jnp.asarray(mean, x.dtype)
+
+
+ESA_MIN_INPUT = 15  # conv 3x3 stride 2 unpadded, then max-pool 7 stride 3: one output pixel
+
+
+def check_esa_input(x: jax.Array, model: str) -> None:
+    """ESA (RFDN, ESRB) needs a spatial input of at least 15x15: say so instead of failing
+    in a gather."""
+    h, w = x.shape[1:3]
+    if min(h, w) < ESA_MIN_INPUT:
+        raise ValueError(
+            f"{model}: input {h}x{w} is too small for its ESA attention (needs >= "
+            f"{ESA_MIN_INPUT}x{ESA_MIN_INPUT}: an LR patch, i.e. data.hr_patch >= 15 x scale)"
+        )

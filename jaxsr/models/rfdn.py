@@ -6,7 +6,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsr.models.layers import Widths, conv, lrelu, pixel_shuffle, resize_bilinear_torch
+from jaxsr.models.layers import (
+    Widths,
+    check_esa_input,
+    conv,
+    lrelu,
+    pixel_shuffle,
+    resize_bilinear_torch,
+)
 
 
 class ESA(nn.Module):
@@ -18,6 +25,7 @@ class ESA(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         f = self.num_feat // 4
+        check_esa_input(x, "RFDN")
         c1_ = conv(self, "conv1", f, 1)(x)
         c1 = conv(self, "conv2", f, 3, stride=2, padding=0)(c1_)
         v_max = nn.max_pool(c1, (7, 7), strides=(3, 3), padding="VALID")
