@@ -138,6 +138,11 @@ def test_results_md_replaces_marked_sections(tmp_path):
     assert "old text" not in text and "![plot](results/x/pareto.png)" in text
     assert "`results/x/runs/*.json`" in text and text.endswith("<!-- end results/x -->\n\nafter\n")
     assert results_md.main([str(md), "--check"]) == 0
+    # a folder with a report but no (or two) sections: refused, e.g. a mangled RESULTS.md
+    md.write_text("# R\n\nafter\n")
+    assert results_md.main([str(md), "--check"]) == 1 and results_md.main([str(md)]) == 1
+    md.write_text("<!-- begin results/x -->\n<!-- end results/x -->\n" * 2)
+    assert results_md.unplaced(md.read_text(), tmp_path) == ["results/x"]
     md.write_text("<!-- begin results/x -->\nno end\n")
     with pytest.raises(ValueError, match="has no '<!-- end results/x -->'"):
         results_md.main([str(md)])

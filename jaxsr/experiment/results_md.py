@@ -48,11 +48,25 @@ def render(text: str, root: Path) -> str:
     return "".join(out)
 
 
+def unplaced(text: str, root: Path) -> list[str]:
+    """Results folders (`root/results/*/report.md`) without exactly one marked section."""
+    names = [m.group(1) for m in _BEGIN.finditer(text)]
+    folders = sorted(p.parent for p in (root / "results").glob("*/report.md"))
+    out = [f"results/{f.name}" for f in folders if names.count(f"results/{f.name}") != 1]
+    return out + sorted({n for n in names if names.count(n) > 1} - set(out))
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
     path = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "RESULTS.md"
     old = path.read_text()
+    bad = unplaced(old, path.parent)
+    if bad:
+        print(
+            f"{path}: no single '<!-- begin ... -->' section for {', '.join(bad)}", file=sys.stderr
+        )
+        return 1
     new = render(old, path.parent)
     if check:
         if new != old:
