@@ -58,6 +58,7 @@ def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
         )
         assert r.returncode == 0, r.stderr[-2000:]
         assert "AOT" not in r.stderr  # no rejected cache entries
+        assert "filelock" not in r.stderr  # the cache's lock package is there
         return {p.name: np.asarray(Image.open(p)) for p in out.iterdir()}
 
     first = run(tmp_path / "a")
@@ -82,6 +83,15 @@ def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
     for k in first:
         np.testing.assert_array_equal(first[k], third[k])
         np.testing.assert_array_equal(first[k], fourth[k])
+
+
+def test_the_caches_lock_package_is_a_core_dependency():
+    """`pip install -e .` (the README's main command) brings filelock: without it JAX warns on
+    every cache read and runs uncached (CI has it only through torch, from the test extra)."""
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(d.split(">")[0].split("=")[0].strip() == "filelock" for d in deps), deps
 
 
 def test_cpu_id_tells_models_with_the_same_flags_apart():
