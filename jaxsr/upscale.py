@@ -6,10 +6,12 @@
 
 Input: an image file, a folder (its images, not recursive) or a glob. Model: a jaxsr model dir,
 or a `.pth` with `--model`/`--scale`. Output: `OUT/<name>_x<scale>.png` per input, written to
-a temporary sibling and renamed (a kill never leaves a half-written PNG); an output that
-exists is an error unless `--overwrite`, and an output path that is one of the inputs is
-always an error. Everything (inputs readable, outputs free, model loadable) is checked before
-the first image is computed.
+a temporary sibling and renamed (a kill never leaves a half-written PNG; a killed run's
+temporaries are removed by the next run); an output that exists is an error unless
+`--overwrite` (replace it) or `--skip_existing` (keep it and do only the rest: the rerun after
+a Ctrl-C), and an output path that is one of the inputs is always an error. Everything
+(inputs readable, outputs free, model loadable) is checked before the first image is
+computed, and `--out` is created only then.
 
 Inference is `jaxsr.inference.Predictor`: whole-image below `--max_pixels` LR pixels, else
 overlapping tiles of `--tile` (exact for bounded receptive fields, see its docstring); jit
@@ -75,24 +77,51 @@ CHOICES = ("_choices.png", "_choices.json")  # adaptive mode's extra outputs per
 
 
 def plan(
-    inputs: list[Path], out: Path, scale: int, overwrite: bool = False, extras: tuple = ()
+    inputs: list[Path],
+    out: Path,
+    scale: int,
+    overwrite: bool = False,
+    extras: tuple = (),
+    skip_existing: bool = False,
 ) -> list[Job]:
     """Output path per input (and its `extras` suffixes); refuses name clashes, overwriting
-    an input, or (without `overwrite`) an existing output — all before any compute."""
+    an input, or (without `overwrite`) an existing output — all before any compute. With
+    `skip_existing`, an input whose outputs all exist gets no job (one with only some of
+    them is redone)."""
+    if overwrite and skip_existing:
+        raise ValueError("--overwrite and --skip_existing: choose one")
     sources = {p.resolve() for p in inputs}
     jobs, seen = [], {}
     for src in inputs:
         dst = out / f"{src.stem}_x{scale}.png"
-        for path in (dst, *(dst.with_name(dst.stem + e) for e in extras)):
+        paths = (dst, *(dst.with_name(dst.stem + e) for e in extras))
+        for path in paths:
             if path.resolve() in sources:
                 raise ValueError(f"{path}: is one of the inputs; choose another --out")
             if path in seen:
                 raise ValueError(f"{src} and {seen[path]} would both write {path}")
-            if path.exists() and not overwrite:
-                raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
             seen[path] = src
+        if skip_existing and all(p.exists() for p in paths):
+            continue
+        for path in paths:
+            if path.exists() and not (overwrite or skip_existing):
+                raise FileExistsError(
+                    f"{path}: exists (use --overwrite to replace it, --skip_existing to keep it)"
+                )
         jobs.append(Job(src, dst))
     return jobs
+
+
+def remove_temporaries(jobs: list[Job], extras: tuple = ()) -> int:
+    """Delete the temporary siblings (`.NAME.tmp-PID`, `.NAME.tmp`) a killed run left beside
+    these jobs' outputs; how many."""
+    n = 0
+    for job in jobs:
+        for path in (job.target, *(job.target.with_name(job.target.stem + e) for e in extras)):
+            for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp*"):
+                tmp.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 def check_readable(path: Path) -> None:
@@ -263,7 +292,7 @@ def main(argv: list[str]) -> None:
             )
         if not Path(f.weights).exists():
             raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
-        out = validate.check_output_dir(f.out, "--out")
+        out = validate.check_output_dir(f.out, "--out", create=False)
         from jaxsr.evaluate import is_estimator, parse_betas
 
         adaptive = is_estimator(f.weights)
@@ -288,9 +317,14 @@ def main(argv: list[str]) -> None:
             module, params, _, scale = load_model_and_params(
                 f.model, f.scale, f.weights, parse_overrides(f.override)
             )
-        jobs = plan(inputs, out, scale, f.overwrite, CHOICES if adaptive else ())
+        extras = CHOICES if adaptive else ()
+        jobs = plan(inputs, out, scale, f.overwrite, extras, f.skip_existing)
+        out.mkdir(parents=True, exist_ok=True)  # every check passed
+        remove_temporaries(jobs, extras)
     except Exception as e:
         fail(e, code=2)
+    if len(jobs) < len(inputs):
+        print(f"--skip_existing: {len(inputs) - len(jobs)} of {len(inputs)} image(s) done before")
     try:
         from jaxsr.inference import Predictor
 
@@ -325,6 +359,7 @@ def run() -> None:
     flags.DEFINE_integer("scale", None, "upscaling factor (needed with a .pth)")
     flags.DEFINE_multi_string("override", [], "model field override key=value")
     flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+    flags.DEFINE_bool("skip_existing", False, "keep existing outputs, do only the rest")
     flags.DEFINE_integer("tile", 512, "LR tile size for large images")
     flags.DEFINE_integer("overlap", 32, "LR tile overlap")
     flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")

@@ -46,9 +46,24 @@ def check_workdir(workdir: str | os.PathLike, what: str = "workdir") -> Path:
     return path
 
 
-def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+def check_output_dir(path: str | os.PathLike, what: str, create: bool = True) -> Path:
+    """A folder for new files. `create=False`: checked only (not a file; if missing, its
+    nearest existing parent writable), so a run refused later leaves nothing behind."""
     p = Path(path).absolute()
-    _writable_dir(p, what)
+    if create:
+        _writable_dir(p, what)
+        return p
+    if p.exists():
+        if not p.is_dir():
+            raise ValueError(f"{what}={path}: exists and is not a directory")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ValueError(f"{what}={path}: not writable")
+        return p
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}={path}: cannot create (its parent {parent} is not writable)")
     return p
 
 

@@ -72,7 +72,8 @@ def test_rgb_gray_rgba_outputs(tmp_path, tiny):
     # an existing output is refused before any compute, unless --overwrite
     r = _cli(f"--input={src / 'a.png'}", f"--weights={d}", f"--out={tmp_path / 'out'}")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
-        f"error: {tmp_path / 'out' / 'a_x2.png'}: exists (use --overwrite to replace it)"
+        f"error: {tmp_path / 'out' / 'a_x2.png'}: exists (use --overwrite to replace it, "
+        "--skip_existing to keep it)"
     )
     r = _cli(
         f"--input={src / 'a.png'}", f"--weights={d}", f"--out={tmp_path / 'out'}", "--overwrite"
@@ -96,9 +97,15 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, tiny):
         r = _cli(*args, f"--weights={d}", f"--out={out}")
         last = r.stderr.strip().splitlines()[-1]
         assert r.returncode == 2 and msg in last and "Traceback" not in r.stderr, r.stderr
-        assert not out.exists() or not any(out.iterdir())
-    r = _cli(f"--input={good}", f"--weights={tmp_path / 'nomodel'}", f"--out={out}")
-    assert r.returncode == 2 and "--weights=" in r.stderr.strip().splitlines()[-1]
+        assert not out.exists()  # not even an empty --out
+    for args, msg in [
+        ([f"--weights={tmp_path / 'nomodel'}"], "--weights="),
+        ([f"--weights={d}", "--beta=0.5"], "--beta/--blend need MSE-estimator weights"),
+        ([f"--weights={d}", "--overwrite", "--skip_existing"], "choose one"),
+    ]:
+        r = _cli(f"--input={good}", *args, f"--out={out / 'deep'}")
+        assert r.returncode == 2 and msg in r.stderr.strip().splitlines()[-1], r.stderr
+        assert not out.exists()
     # an output that is one of the inputs is refused (a.png -> a_x2.png, also an input)
     with pytest.raises(ValueError, match="a_x2.png: is one of the inputs"):
         upscale.plan([tmp_path / "a.png", tmp_path / "a_x2.png"], tmp_path, 2)
@@ -150,3 +157,30 @@ def test_exif_orientation_globs_and_phase_one_checks(tmp_path, tiny):
         f"--input={src / 'a.png'}", f"--weights={d}", f"--out={out2}", "--tile=40", "--overlap=15"
     )
     assert r.returncode == 2 and "--overlap=15, --tile=40: need" in r.stderr
+
+
+def test_rerun_after_a_kill_removes_temporaries_and_skips_done_images(tmp_path, tiny):
+    """A kill leaves a finished PNG, a missing one and a `.NAME.tmp-PID` half-write: the rerun
+    with --skip_existing removes the temporary, keeps the finished PNG untouched and writes
+    only the missing one."""
+    d, _, _ = tiny
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (12, 14, 3), np.uint8)).save(src / f"{name}.png")
+    out.mkdir()
+    done = out / "a_x2.png"
+    Image.fromarray(np.zeros((24, 28, 3), np.uint8)).save(done)  # not what the model gives
+    stale = out / ".b_x2.png.tmp-99999"
+    stale.write_bytes(b"half a png")
+    r = _cli(f"--input={src}", f"--weights={d}", f"--out={out}")
+    assert r.returncode == 2 and "--skip_existing to keep it" in r.stderr.strip().splitlines()[-1]
+    assert stale.exists()  # a refused run touches nothing
+    r = _cli(f"--input={src}", f"--weights={d}", f"--out={out}", "--skip_existing")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 of 2 image(s) done before" in r.stdout and "wrote 1 image(s)" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.png"]
+    assert not np.asarray(Image.open(done)).any()  # kept as it was
+    assert np.asarray(Image.open(out / "b_x2.png")).shape == (24, 28, 3)
+    assert upscale.plan([src / "a.png", src / "b.png"], out, 2, skip_existing=True) == []
