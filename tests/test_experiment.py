@@ -4,6 +4,7 @@ RESULTS.md generation, and one end-to-end run of a tiny spec (resume, skip, stal
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -156,6 +157,7 @@ def test_results_md_of_the_repository_is_up_to_date():
 SPEC = """
 from jaxsr.configs_lib import SAMPLES
 import json
+import re
 from jaxsr.experiment import Run, Spec
 from jaxsr.experiment.spec import FromRun
 
@@ -242,11 +244,42 @@ def test_tiny_experiment_end_to_end(tmp_path):
     assert "4 run(s) recorded, 0 to do" in r.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == before
     spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=6, cfg=cfg, prune=prune))
-    r = _experiment(spec, out, work)
-    assert r.returncode == 1
-    assert (
-        r.stderr.strip().splitlines()[-1].startswith(f"error: {out}/runs/dense_s0.json: recorded")
-    )
+    for extra in ((), ("--report",)):  # --report checks the settings as a run does
+        r = _experiment(spec, out, work, *extra)
+        assert r.returncode == 1
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {out}/runs/dense_s0.json: recorded"), (extra, last)
+
+
+def test_a_damaged_record_is_one_line_naming_it(tmp_path):
+    from jaxsr.experiment import runner
+
+    good = {
+        "format": 1,
+        "name": "r",
+        "run": {},
+        "eval": {},
+        **{k: 0 for k in record.RUN_KEYS},
+    }
+    cases = [
+        ('{"format": 1, "name": ', "damaged record, not JSON (Expecting value, line 1)"),
+        ("[1, 2]", "damaged record, a JSON list, not an object"),
+        (json.dumps({k: v for k, v in good.items() if k != "eval"}), "no 'eval'"),
+        (json.dumps({**good, "run": [1]}), "'run' is not an object"),
+        (json.dumps({**good, "name": "other"}), "record of run 'other', not 'r'"),
+    ]
+    (tmp_path / "runs").mkdir()
+    path = tmp_path / "runs" / "r.json"
+    for text, msg in cases:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=re.escape(f"{path}: ") + ".*" + re.escape(msg)):
+            record.load(path)
+        with pytest.raises(ValueError, match=re.escape(msg)):  # --report reads them so
+            runner.load_records(tmp_path)
+    path.write_text(json.dumps(good))
+    assert runner.load_records(tmp_path) == [good]
+    path.write_text(json.dumps({"format": 1, "name": "r", "run": {}, "eval": {}, "baseline": 1}))
+    assert record.load(path)["baseline"] == 1  # a baseline needs no training keys
 
 
 def test_bad_run_is_refused_before_any_training(tmp_path):

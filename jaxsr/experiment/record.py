@@ -16,6 +16,31 @@ from typing import Any
 
 import numpy as np
 
+# keys every record has, and those of a trained run's record (a baseline has "baseline")
+KEYS = ("format", "name", "run", "eval")
+RUN_KEYS = ("method", "model", "scale", "steps", "train_wall_s", "hardware", "code")
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A record file, or one ValueError naming `path` and what is wrong with it."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: damaged record, not JSON ({e.msg}, line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: unreadable record ({e})") from None
+    if not isinstance(rec, dict):
+        raise ValueError(f"{path}: damaged record, a JSON {type(rec).__name__}, not an object")
+    missing = [k for k in (*KEYS, *(() if "baseline" in rec else RUN_KEYS)) if k not in rec]
+    if missing:
+        raise ValueError(f"{path}: damaged record, no {', '.join(map(repr, missing))}")
+    for key in ("run", "eval"):
+        if not isinstance(rec[key], dict):
+            raise ValueError(f"{path}: damaged record, {key!r} is not an object")
+    if rec["name"] != Path(path).stem:
+        raise ValueError(f"{path}: record of run {rec['name']!r}, not {Path(path).stem!r}")
+    return rec
+
 
 def stage_dirs(workdir: Path, stages: list[str]) -> list[Path]:
     """The trainer workdirs of a run's recipe stages (names from `jaxsr.train --check`; a

@@ -60,12 +60,7 @@ def check_runs(
     for run in spec.runs:
         rec_path = out / "runs" / f"{run.run_name}.json"
         if rec_path.exists():
-            rec = json.loads(rec_path.read_text())
-            if rec.get("run") != _run_text(run):
-                raise ValueError(
-                    f"{rec_path}: recorded with other settings than spec run {run.run_name} "
-                    "now has; delete the record (and its workdir) or rename the run"
-                )
+            check_settings(record.load(rec_path), run, rec_path)
             continue
         if run.sources():  # values from runs not finished yet: checked just before training
             todo[run.run_name] = []
@@ -73,6 +68,15 @@ def check_runs(
         todo[run.run_name] = check_run(run, workdirs, estimator=bool(spec.betas))
     log(f"{spec.name}: {len(spec.runs) - len(todo)} run(s) recorded, {len(todo)} to do")
     return todo
+
+
+def check_settings(rec: dict, run: Run, path: Path) -> None:
+    """A record made with other settings than `run` has now: refused (runs and reports)."""
+    if rec.get("run") != _run_text(run):
+        raise ValueError(
+            f"{path}: recorded with other settings than spec run {run.run_name} "
+            "now has; delete the record (and its workdir) or rename the run"
+        )
 
 
 def check_run(run: Run, workdirs: Path, estimator: bool = False) -> list[str]:
@@ -297,18 +301,27 @@ def _scale(out: Path, spec: Spec) -> int:
     for run in spec.runs:
         p = out / "runs" / f"{run.run_name}.json"
         if p.exists():
-            return int(json.loads(p.read_text())["scale"])
+            return int(record.load(p)["scale"])
     return 0
 
 
 def load_records(out: Path, spec: Spec | None = None) -> list[dict]:
     """The records of a results folder: the spec's runs and baselines in spec order (those
-    finished), or every record in the folder."""
+    finished; a run's record must have the spec's settings, as a run requires), or every
+    record in the folder."""
     d = out / "runs"
     if spec is None:
-        return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
-    names = [r.run_name for r in spec.runs] + list(spec.baselines)
-    return [json.loads((d / f"{n}.json").read_text()) for n in names if (d / f"{n}.json").exists()]
+        return [record.load(p) for p in sorted(d.glob("*.json"))]
+    out_recs = []
+    for run in spec.runs:
+        path = d / f"{run.run_name}.json"
+        if path.exists():
+            rec = record.load(path)
+            check_settings(rec, run, path)
+            out_recs.append(rec)
+    return out_recs + [
+        record.load(d / f"{n}.json") for n in spec.baselines if (d / f"{n}.json").exists()
+    ]
 
 
 def environ_note() -> str:
