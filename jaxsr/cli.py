@@ -83,6 +83,7 @@ _USER_ERRORS = (
     "ImportError",
     "NotADirectoryError",
     "IsADirectoryError",
+    "Busy",
 )
 
 

@@ -197,6 +197,7 @@ def test_two_processes_match_one_and_write_once(one_process, two_processes):
     steps = [r["step"] for r in read_metrics(w) if r["kind"] == "train"]
     assert steps == list(range(1, STEPS + 1))
     assert sorted(p.name for p in w.iterdir()) == [
+        ".jaxsr.lock",  # process 0 holds the run's lock
         "best_model",
         "checkpoints",
         "config.json",

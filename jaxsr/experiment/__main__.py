@@ -27,7 +27,7 @@ def main(argv: list[str]) -> None:
     from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
-    from jaxsr import compile_cache
+    from jaxsr import compile_cache, workdir_lock
     from jaxsr.experiment import report, runner
     from jaxsr.experiment.spec import load_spec
 
@@ -39,10 +39,11 @@ def main(argv: list[str]) -> None:
             records = runner.load_records(out, spec)
             if not records:
                 raise FileNotFoundError(f"{out}/runs: no records of spec {spec.name}")
-        else:
-            compile_cache.enable()
-            records = runner.run_experiment(spec, out.absolute(), work.absolute(), _ONLY.value)
-        path = report.write(out, spec, records)
+        with workdir_lock.hold(out, "results folder"):  # one runner (or report) per folder
+            if not _REPORT.value:
+                compile_cache.enable()
+                records = runner.run_experiment(spec, out.absolute(), work.absolute(), _ONLY.value)
+            path = report.write(out, spec, records)
         plain = [r for r in records if "adaptive" not in r]
         if plain:
             print(f"\n{spec.name}: Y-PSNR / SSIM, mean ± std over seeds\n")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jaxsr import methods, model_dir, validate
+from jaxsr import distributed, methods, model_dir, validate, workdir_lock
 from jaxsr.methods.base import Context, Stage, Start
 from jaxsr.train.loop import fit
 
@@ -105,9 +105,18 @@ def check_only(cfg: Any, workdir: str | os.PathLike) -> dict:
 
 
 def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]:
-    """Run (or resume) every stage of `cfg.method`'s recipe; returns the stage reports."""
+    """Run (or resume) every stage of `cfg.method`'s recipe; returns the stage reports.
+    One run per workdir: its lock (`jaxsr.workdir_lock`, process 0 of a multi-process run)
+    is held from before the first write to the end."""
     stages = check(cfg)
     root = validate.check_workdir(workdir)
+    if distributed.initialize(cfg) and not distributed.is_lead():
+        return _run(cfg, root, stages, quiet)
+    with workdir_lock.hold(root):
+        return _run(cfg, root, stages, quiet)
+
+
+def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
     if not cfg.get("distributed", False):  # multi-process: one-stage runs only, not recorded
         _check_same_recipe(cfg, root)
     if stages[0].name:  # multi-stage (single-process) runs; `fit` cleans a stage's own dir
