@@ -203,5 +203,53 @@ def config_flag_error(e: BaseException, argv: list[str]) -> str:
     if m:
         flag = bad.split("=")[0] if bad else f"'{m.group(2)}'"
         return f"{flag}: unknown config key {m.group(2)!r}; did you mean {m.group(1)!r}?"
+    if isinstance(e, (KeyError, AttributeError)):
+        line = _unknown_key_line(text.strip("\"' "), argv)
+        if line:
+            return line
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     return lines[-1] if lines else type(e).__name__
+
+
+def _unknown_key_line(key: str, argv: list[str]) -> str | None:
+    """`--config.a.b: unknown config key 'b' in 'a'; did you mean ...? (known: ...)` for an
+    override naming a key the config lacks (ml_collections suggests only close matches of
+    some sections, and says just `'b'` otherwise)."""
+    import difflib
+
+    config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        path = arg[len("--config.") :].split("=", 1)[0].split(".")
+        if key not in path:
+            continue
+        where = path[: path.index(key)]
+        known: list[str] = []
+        try:
+            section = _load_config(config_arg) if config_arg else None
+            for part in where:
+                section = section[part]
+            known = sorted(section.keys())
+        except Exception:  # noqa: BLE001 - the hint is optional; the key is named anyway
+            pass
+        name = ".".join(where) or "the config"
+        line = f"--config.{'.'.join(path)}: unknown config key {key!r} in {name}"
+        close = difflib.get_close_matches(key, known, 1)
+        if close:
+            line += f"; did you mean {close[0]!r}?"
+        if known:
+            line += f" (known: {', '.join(known)})"
+        return line
+    return None
+
+
+def _load_config(arg: str) -> Any:
+    """The config of `--config=file.py[:variant]` (for error hints)."""
+    import importlib.util
+
+    path, _, variant = arg.partition(":")
+    spec = importlib.util.spec_from_file_location("jaxsr_hint_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant or None) if variant else module.get_config()

@@ -369,6 +369,12 @@ _TRAIN_BAD = [
         "error: --config.trian.steps: unknown config key 'trian'; did you mean 'train'?",
         2,
     ),
+    (  # no close match: ml_collections alone said just "'qqq'"
+        ["--config.train.qqq=3"],
+        "error: --config.train.qqq: unknown config key 'qqq' in train (known: log_every, "
+        "loss, max_nonfinite, nonfinite, steps)",
+        2,
+    ),
     (["--config.train.steps=-2"], "error: train.steps=-2 must be >= 0", 1),
     (["--config.eval.every=0"], "error: eval.every=0 must be > 0", 1),
     (["--config.data.batch_size=0"], "error: data.batch_size=0 must be > 0", 1),
