@@ -101,11 +101,28 @@ def checkpoint_steps(directory: str | os.PathLike) -> list[int]:
     return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
 
 
+def check_model_builds(model_cfg: Any, scale: int, where: str) -> None:
+    """The model of a config section (`name`, `overrides`) is created and its params traced
+    (shapes only, no compute): a bad override fails here, before any stage trains."""
+    from jaxsr import models
+
+    overrides = dict(model_cfg.get("overrides", {}))
+    model = models.create(model_cfg.name, scale, **overrides)
+    try:
+        models.abstract_params(model)
+    except Exception as e:  # noqa: BLE001 - any failure of the model's own code
+        msg = " ".join(str(e).split()) or "no message"
+        raise ValueError(
+            f"{where}: {model_cfg.name} with overrides {overrides} cannot be built "
+            f"({type(e).__name__}: {msg})"
+        ) from None
+
+
 def check_train_config(cfg: Any) -> None:
     """Everything about a training config that can be checked without loading data."""
     from jaxsr import models, nonfinite, optim
 
-    models.create(cfg.model.name, int(cfg.model.scale), **dict(cfg.model.get("overrides", {})))
+    check_model_builds(cfg.model, int(cfg.model.scale), "model")
     kind = models.spec(cfg.model.name).kind
     if kind != "sr" and cfg.get("method", "dense") != "mse_estimator":
         raise ValueError(

@@ -551,3 +551,61 @@ def test_abandoned_orbax_shard_reads_are_not_printed(monkeypatch):
     other = types.SimpleNamespace(exc_value=err, object=object())  # anything else still shows
     sys.unraisablehook(other)
     assert seen == [other]
+
+
+# --- checks before the expensive part --------------------------------------------------------
+
+
+def test_plans_and_stage_models_are_checked_before_the_first_stage_trains(tmp_path, data_dir):
+    """An L1 plan that cannot meet min_channels, and an estimator that cannot be built, used to
+    fail only after their pretrain stage (99 s / 300 steps in the demos): now before it."""
+    from .conftest import tiny_config
+
+    l1 = with_overrides(
+        tiny_config("tiny_l1", None, data_dir), **{"l1.min_channels": 1000, "l1.target": 0.5}
+    )
+    with pytest.raises(ValueError, match=r"l1.min_channels=1000: MACs budget .* min_channels"):
+        train.run(l1, tmp_path / "l1", quiet=True)
+    assert not (tmp_path / "l1" / "pretrain").exists()
+    adaptive = load_sibling(str(REPO / "configs" / "adaptive.py"), "adaptive.py").get_config("demo")
+    adaptive.model.overrides = {**dict(adaptive.model.overrides), "features": 0}
+    with pytest.raises(ValueError, match=r"model: mse_estimator .* cannot be built .*Zero"):
+        train.run(adaptive, tmp_path / "ad", quiet=True)
+    assert not (tmp_path / "ad").exists() or not any((tmp_path / "ad").iterdir())
+
+
+def test_a_later_stage_failing_its_start_keeps_the_finished_stages(tmp_path, data_dir, monkeypatch):
+    """The finetune stage of an L1 run fails at its start (a check needing trained weights):
+    the pretrain stage stays finished, and the rerun with a corrected L1 value continues from
+    it instead of being refused; a changed value that the pretrain used is still refused."""
+    from jaxsr.methods import l1_filter
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config("tiny_l1", None, data_dir)
+    real = l1_filter._start
+
+    def failing(ctx):
+        raise ValueError("l1: plan rejected after pretraining")
+
+    monkeypatch.setattr(l1_filter, "_start", failing)
+    work = tmp_path / "w"
+    with pytest.raises(ValueError, match="plan rejected"):
+        train.run(cfg, work, quiet=True)
+    done = (work / "pretrain" / "report.json").stat().st_mtime_ns
+    monkeypatch.setattr(l1_filter, "_start", real)
+    bad = with_overrides(tiny_config("tiny_l1", None, data_dir), **{"seed": 7})
+    with pytest.raises(ValueError, match=r"was started with seed=0, not 7"):
+        train.run(bad, work, quiet=True)
+    fixed = with_overrides(tiny_config("tiny_l1", None, data_dir), **{"l1.target": 0.6})
+    reports = train.run(fixed, work, quiet=True)
+    assert [r["stage"] for r in reports] == ["pretrain", "finetune"]
+    assert (work / "pretrain" / "report.json").stat().st_mtime_ns == done  # not retrained
+    assert json.loads((work / "recipe.json").read_text())["l1"]["target"] == 0.6
+    # now finetune has started: its values are fixed again
+    with pytest.raises(ValueError, match=r"was started with l1.target=0.6, not 0.7"):
+        train.run(
+            with_overrides(tiny_config("tiny_l1", None, data_dir), **{"l1.target": 0.7}),
+            work,
+            quiet=True,
+        )

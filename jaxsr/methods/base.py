@@ -152,3 +152,6 @@ class Stage:
     start: Callable[[Context], Start]
     report: Callable[[Context, dict], dict] | None = None
     configure: Callable[[Any], Any] | None = None  # the stage's config (copy) from the run's
+    # the run-level config keys (dotted prefixes of `recipe.json`'s fields) this stage depends
+    # on; None = all. A rerun may change a key no started stage uses (a later stage's value).
+    uses: tuple[str, ...] | None = None

@@ -29,6 +29,7 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 
 from jaxsr import model_dir, models, validate
 from jaxsr.channels import l1, surgery, trace
@@ -81,8 +82,18 @@ def check_config(cfg: Any) -> None:
         raise ValueError(f"l1.min_channels={c.min_channels} must be >= 1")
     if int(c.pretrain_steps) < 0:
         raise ValueError(f"l1.pretrain_steps={c.pretrain_steps} must be >= 0")
-    graph = trace(build_model(cfg))
+    model = build_model(cfg)
+    graph = trace(model)
     l1.scheme_groups(graph, select_groups(graph, list(c.rules), bool(c.upsampler)), c.scheme)
+    # whether the target / fraction fits min_channels depends on shapes only: plan zeros now,
+    # before a pretrain stage trains (the real plan ranks the trained filters)
+    zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), models.abstract_params(model))
+    try:
+        plan(cfg, zeros)
+    except ValueError as e:
+        raise ValueError(
+            f"l1.target={c.target}, l1.fraction={c.fraction}, l1.min_channels={c.min_channels}: {e}"
+        ) from None
 
 
 def plan(cfg: Any, params: Any) -> dict:
@@ -173,7 +184,9 @@ def _report(ctx: Context, summary: dict) -> dict:
 
 def recipe(cfg: Any) -> list[Stage]:
     pre, steps = int(cfg.l1.pretrain_steps), int(cfg.train.steps)
-    stages = [Stage("pretrain", pre, lambda ctx: Start(Method()))] if pre else []
+    # the dense pretrain depends on the model, init and seed, not on how it is pruned later
+    uses = ("method", "model", "init_from", "seed", "l1.pretrain_steps")
+    stages = [Stage("pretrain", pre, lambda ctx: Start(Method()), uses=uses)] if pre else []
     return [*stages, Stage("finetune", steps, _start, _report)]
 
 

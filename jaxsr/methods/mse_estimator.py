@@ -154,6 +154,9 @@ def check_config(cfg: Any) -> None:
             raise ValueError(f"adaptive.candidates: {c} holds {meta['model']!r}, not an SR model")
 
 
+KEYS = ("model", "steps", "hr_patch")  # adaptive.pretrain_*: what the candidate stage uses
+
+
 def recipe(cfg: Any) -> list[Stage]:
     from jaxsr.adaptive.ensemble import load_candidate, params_digest
 
@@ -190,6 +193,12 @@ def recipe(cfg: Any) -> list[Stage]:
         return c
 
     return [
-        Stage("candidate", pre, lambda ctx: Start(Method()), configure=configure),
+        Stage(
+            "candidate",
+            pre,
+            lambda ctx: Start(Method()),
+            configure=configure,
+            uses=("method", "init_from", "seed", *(f"adaptive.pretrain_{k}" for k in KEYS)),
+        ),
         Stage("estimator", int(cfg.train.steps), start),
     ]

@@ -42,24 +42,44 @@ def _recipe_fields(cfg: Any) -> dict:
     return json.loads(json.dumps(rec, sort_keys=True, default=str))
 
 
-def _check_same_recipe(cfg: Any, root: Path) -> None:
+def _started(root: Path, stage: Stage) -> bool:
+    """Whether `stage` wrote anything in `root` (a one-stage recipe: once it has a recipe)."""
+    if not stage.name:
+        return True
+    d = root / stage.name
+    return d.is_dir() and any(d.iterdir())
+
+
+def _check_same_recipe(
+    cfg: Any, root: Path, stages: list[Stage] | None = None, write: bool = True
+) -> None:
     """A rerun in a started workdir with another method, model, init, seed or method section
-    would silently reuse finished stages, masks and checkpoints: one-line error instead."""
+    would silently reuse finished stages, masks and checkpoints: one-line error instead.
+    A key that no started stage uses (`Stage.uses`) may change: a later stage's value that
+    failed its check can be corrected and the run continues from the finished stages."""
     from flax import traverse_util
 
     new = _recipe_fields(cfg)
     path = root / RECIPE
+    text = json.dumps(new, indent=2, sort_keys=True) + "\n"
     if not path.exists():
-        validate.write_text_atomic(path, json.dumps(new, indent=2, sort_keys=True) + "\n")
+        if write:
+            validate.write_text_atomic(path, text)
         return
     old = json.loads(path.read_text())
-    if old != new:
-        fo, fn = (traverse_util.flatten_dict(d, sep=".") for d in (old, new))
-        k = next(k for k in sorted(set(fo) | set(fn)) if fo.get(k) != fn.get(k))
-        raise ValueError(
-            f"{root} was started with {k}={fo.get(k)!r}, not {fn.get(k)!r}; "
-            "use a new --workdir (or the original config)"
-        )
+    if old == new:
+        return
+    fo, fn = (traverse_util.flatten_dict(d, sep=".") for d in (old, new))
+    started = [s for s in (stages or [Stage("", 0, lambda ctx: None)]) if _started(root, s)]
+    for k in sorted(set(fo) | set(fn)):
+        uses = [s.uses for s in started if fo.get(k) != fn.get(k)]
+        if any(u is None or any(k == p or k.startswith(p + ".") for p in u) for u in uses):
+            raise ValueError(
+                f"{root} was started with {k}={fo.get(k)!r}, not {fn.get(k)!r}; "
+                "use a new --workdir (or the original config)"
+            )
+    if write:
+        validate.write_text_atomic(path, text)
 
 
 def _stage_cfg(cfg: Any, stage: Stage, start: Start) -> Any:
@@ -85,6 +105,9 @@ def check(cfg: Any) -> list[Stage]:
     for s in stages:  # 0 steps: the stage exports its start point (e.g. pruned, not tuned)
         if int(s.steps) < 0:
             raise ValueError(f"stage {s.name or cfg.method!r}: {s.steps} steps; need >= 0")
+        if s.configure:  # a stage training another model (e.g. a candidate to pretrain)
+            c = s.configure(copy.deepcopy(cfg))
+            validate.check_model_builds(c.model, int(c.model.scale), f"stage {s.name}: model")
     return stages
 
 
@@ -97,7 +120,7 @@ def check_only(cfg: Any, workdir: str | os.PathLike) -> dict:
     if not near.is_dir() or not os.access(near, os.W_OK | os.X_OK):
         raise ValueError(f"workdir={workdir}: {near} is not a writable directory")
     if (root / RECIPE).exists() and not cfg.get("distributed", False):
-        _check_same_recipe(cfg, root)
+        _check_same_recipe(cfg, root, stages, write=False)
     return {
         "method": str(cfg.method),
         "stages": [{"name": s.name, "steps": int(s.steps)} for s in stages],
@@ -118,7 +141,7 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
 
 def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
     if not cfg.get("distributed", False):  # multi-process: one-stage runs only, not recorded
-        _check_same_recipe(cfg, root)
+        _check_same_recipe(cfg, root, stages)
     if stages[0].name:  # multi-stage (single-process) runs; `fit` cleans a stage's own dir
         model_dir.remove_stale_tmp(root)
 
