@@ -1,4 +1,13 @@
-"""Small helpers shared by the command-line entry points: quiet logs, one-line errors."""
+"""Small helpers shared by the command-line entry points: quiet logs, one-line errors.
+
+Exit codes of every jaxsr CLI (train, evaluate, upscale, experiment, convert, complexity,
+results_table, results_md, sparsity.magnitudes):
+
+    0    done
+    1    a failure while running (divergence, a busy workdir, a full disk, a stale file)
+    2    bad input, found before any compute: a flag, a config key or value, a path, a spec
+    130  interrupted (Ctrl-C / SIGTERM; the trainer saves a checkpoint first)
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ from typing import NoReturn
 # TFDS repeats these on every build/load of a custom-config builder; they are not actionable.
 _NOISE = ("Using custom data configuration", "OpenCV is not installed")
 
-EXIT_INTERRUPTED = 130
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _DropNoise(logging.Filter):
@@ -125,6 +134,24 @@ def _exit(code: int) -> NoReturn:
         except Exception:  # a peer is already gone: nothing left to coordinate
             pass
     os._exit(code)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl `flags_parser` of the CLIs without a config: a bad, unknown or missing flag is
+    one line and exit 2 (absl's own parser prints usage and exits 1)."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        fail(lines[0] if lines else type(e).__name__, code=EXIT_BAD_INPUT)
+
+
+def usage_error(message: str) -> int:
+    """A hand-parsed CLI's bad arguments: one line, exit code 2."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXIT_BAD_INPUT
 
 
 def parse_config_flags(argv: list[str]) -> list[str]:

@@ -266,4 +266,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("weights", None, "model directory (non-zero counts: masks, N:M)")
     flags.DEFINE_integer("scale", 4, "upscaling factor")
     flags.DEFINE_string("lr_shape", None, "LR HxW, default: 1280x720 output")
-    app.run(main)
+    from jaxsr.cli import parse_flags
+
+    app.run(main, flags_parser=parse_flags)

@@ -266,7 +266,9 @@ def run() -> None:
     flags.DEFINE_string("out", None, "output model directory", required=True)
     flags.DEFINE_multi_string("override", [], "model field override key=value")
     flags.DEFINE_bool("overwrite", False, "replace an existing output directory")
-    app.run(main)
+    from jaxsr.cli import parse_flags
+
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

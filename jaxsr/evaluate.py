@@ -344,7 +344,9 @@ def run() -> None:
     flags.DEFINE_string("beta", None, "adaptive ensembles: comma-separated eq. 8 betas")
     flags.DEFINE_bool("alone", False, "adaptive ensembles: also every candidate alone")
     flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
-    app.run(main)
+    from jaxsr.cli import parse_flags
+
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

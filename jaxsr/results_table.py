@@ -92,33 +92,37 @@ def adaptive_markdown(doc: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Exit codes as every jaxsr CLI (`jaxsr.cli`): a bad argument or input file is 2."""
+    from jaxsr.cli import usage_error
+
     if argv[:1] == ["--adaptive"]:
         if len(argv) != 2:
-            print("usage: python -m jaxsr.results_table --adaptive EVAL_JSON", file=sys.stderr)
-            return 2
+            return usage_error("usage: python -m jaxsr.results_table --adaptive EVAL_JSON")
         try:
             print(adaptive_markdown(json.loads(Path(argv[1]).read_text())), end="")
-        except (FileNotFoundError, ValueError, KeyError) as e:
-            print(f"error: {argv[1]}: {e}", file=sys.stderr)
-            return 1
+        except (OSError, ValueError, KeyError) as e:
+            return usage_error(f"{argv[1]}: {e}")
         return 0
     if argv[:1] == ["--ratio"] and len(argv) == 2:
         try:
             print(f"{masked_macs_ratio(Path(argv[1])):.6f}")
-        except (FileNotFoundError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+        except (OSError, ValueError) as e:
+            return usage_error(str(e))
         return 0
     args = [a for a in argv if not a.startswith("--m=")]
-    m = next((int(a[4:]) for a in argv if a.startswith("--m=")), 32)
-    if len(args) < 2:
-        print("usage: python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]", file=sys.stderr)
-        return 2
+    try:
+        m = next((int(a[4:]) for a in argv if a.startswith("--m=")), 32)
+    except ValueError:
+        return usage_error(f"{[a for a in argv if a.startswith('--m=')][0]}: not an integer")
+    if len(args) < 2 or any(a.startswith("-") for a in args):
+        given = " ".join(argv) or "no arguments"
+        return usage_error(
+            f"{given}: usage: python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]"
+        )
     try:
         print(markdown(rows(Path(args[0]), args[1:], m)), end="")
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as e:
+        return usage_error(str(e))
     return 0
 
 

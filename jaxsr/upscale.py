@@ -365,7 +365,9 @@ def run() -> None:
     flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")
     flags.DEFINE_string("beta", "0", "adaptive ensembles: eq. 8 beta (0: most accurate)")
     flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
-    app.run(main)
+    from jaxsr.cli import parse_flags
+
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -246,7 +246,7 @@ def test_tiny_experiment_end_to_end(tmp_path):
     spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=6, cfg=cfg, prune=prune))
     for extra in ((), ("--report",)):  # --report checks the settings as a run does
         r = _experiment(spec, out, work, *extra)
-        assert r.returncode == 1
+        assert r.returncode == 2  # bad input: found before anything trains
         last = r.stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: {out}/runs/dense_s0.json: recorded"), (extra, last)
 
@@ -297,7 +297,7 @@ def test_bad_run_is_refused_before_any_training(tmp_path):
         )
     )
     r = _experiment(spec, tmp_path / "out", tmp_path / "work")
-    assert r.returncode == 1
+    assert r.returncode == 2
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: run b_s0:") and "nope" in last
     assert not (tmp_path / "work").exists()  # nothing trained, nothing written there

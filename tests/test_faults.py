@@ -375,19 +375,19 @@ _TRAIN_BAD = [
         "loss, max_nonfinite, nonfinite, steps)",
         2,
     ),
-    (["--config.train.steps=-2"], "error: train.steps=-2 must be >= 0", 1),
-    (["--config.eval.every=0"], "error: eval.every=0 must be > 0", 1),
-    (["--config.data.batch_size=0"], "error: data.batch_size=0 must be > 0", 1),
+    (["--config.train.steps=-2"], "error: train.steps=-2 must be >= 0", 2),
+    (["--config.eval.every=0"], "error: eval.every=0 must be > 0", 2),
+    (["--config.data.batch_size=0"], "error: data.batch_size=0 must be > 0", 2),
     (
         ["--config.eval.select=Demo/psnr"],
         "error: eval.select='Demo/psnr' is not an eval metric; expected one of "
         "['Demo/psnr_y', 'Demo/ssim_y', 'Demo/psnr_rgb']",
-        1,
+        2,
     ),
     (
         ["--config.train.nonfinite=ignore"],
         "error: train.nonfinite='ignore'; known: ['stop', 'skip']",
-        1,
+        2,
     ),
 ]
 
@@ -408,11 +408,11 @@ def test_train_rejects_bad_workdirs_and_stale_step_counts(tmp_path, data_dir):
     f.write_text("x")
     r = _cli("jaxsr.train", *_train_args(f, data_dir))
     assert (r.returncode, _last_line(r)) == (
-        1,
+        2,
         f"error: workdir={f}: exists and is not a directory",
     )
     r = _cli("jaxsr.train", *_train_args(f / "w", data_dir))
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert _last_line(r).startswith(f"error: workdir={f / 'w'}: cannot create (")
     _no_traceback(r)
 
@@ -609,3 +609,39 @@ def test_a_later_stage_failing_its_start_keeps_the_finished_stages(tmp_path, dat
             work,
             quiet=True,
         )
+
+
+# --- exit codes --------------------------------------------------------------------------------
+
+CLIS = (
+    "jaxsr.train",
+    "jaxsr.evaluate",
+    "jaxsr.upscale",
+    "jaxsr.experiment",
+    "jaxsr.convert",
+    "jaxsr.complexity",
+    "jaxsr.results_table",
+    "jaxsr.experiment.results_md",
+    "jaxsr.sparsity.magnitudes",
+)
+
+
+def test_every_cli_exits_2_with_one_line_on_a_bad_argument():
+    """The exit codes of `jaxsr.cli` (0 done, 1 failed while running, 2 bad input, 130
+    interrupted): an unknown flag is 2 and one `error:` line in every CLI (absl's parser
+    exited 1 after a usage dump; results_md took it for a path and raised)."""
+    procs = {
+        m: subprocess.Popen(
+            [sys.executable, "-m", m, "--nope=1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for m in CLIS
+    }
+    for m, p in procs.items():
+        _, err = p.communicate(timeout=300)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (m, err)
+        assert "nope" in lines[0], (m, err)

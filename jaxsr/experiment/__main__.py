@@ -31,18 +31,27 @@ def main(argv: list[str]) -> None:
     from jaxsr.experiment import report, runner
     from jaxsr.experiment.spec import load_spec
 
-    try:
+    try:  # the spec, its records and runs: bad input exits 2 before anything trains
         spec = load_spec(_SPEC.value, runner.REPO)
-        out = Path(_OUT.value or spec.out or f"results/{spec.name}")
-        work = Path(_WORKDIRS.value or f"workdirs/{spec.name}")
+        out = Path(_OUT.value or spec.out or f"results/{spec.name}").absolute()
+        work = Path(_WORKDIRS.value or f"workdirs/{spec.name}").absolute()
         if _REPORT.value:
             records = runner.load_records(out, spec)
             if not records:
                 raise FileNotFoundError(f"{out}/runs: no records of spec {spec.name}")
+    except KeyboardInterrupt:
+        interrupted("interrupted while checking the spec")
+    except Exception as e:
+        fail(e, code=2)
+    try:
         with workdir_lock.hold(out, "results folder"):  # one runner (or report) per folder
             if not _REPORT.value:
+                try:
+                    todo = runner.prepare(spec, out, work, _ONLY.value)
+                except Exception as e:
+                    fail(e, code=2)
                 compile_cache.enable()
-                records = runner.run_experiment(spec, out.absolute(), work.absolute(), _ONLY.value)
+                records = runner.run_experiment(spec, out, work, _ONLY.value, todo=todo)
             path = report.write(out, spec, records)
         plain = [r for r in records if "adaptive" not in r]
         if plain:
@@ -60,4 +69,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from jaxsr.cli import parse_flags
+
+    app.run(main, flags_parser=parse_flags)

@@ -57,9 +57,16 @@ def unplaced(text: str, root: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    from jaxsr.cli import usage_error
+
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
+    usage = "usage: python -m jaxsr.experiment.results_md [RESULTS.md] [--check]"
+    if len(args) > 1 or any(a.startswith("-") for a in args):
+        return usage_error(f"{' '.join(argv)}: {usage}")
     path = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "RESULTS.md"
+    if not path.is_file():
+        return usage_error(f"{path}: no such file")
     old = path.read_text()
     bad = unplaced(old, path.parent)
     if bad:

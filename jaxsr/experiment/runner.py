@@ -250,16 +250,15 @@ def baseline_record(name: str, model: str, spec: Spec, scale: int) -> dict[str, 
     return out
 
 
-def run_experiment(
+def prepare(
     spec: Spec,
     out: Path,
     workdirs: Path,
     only: list[str] | None = None,
     log: Callable[[str], None] = print,
-) -> list[dict]:
-    """Do what is left of `spec` and return every record (runs, then baselines). `only`:
-    names of the runs to do now (the others are left as they are; the report includes all
-    finished ones)."""
+) -> dict[str, list[str]]:
+    """Every check of `spec` against its records and the trainer's, before any training: the
+    runs still to do (a bad spec, run or record is a one-line error)."""
     spec.check()
     if not Path(spec.data).is_dir():
         raise FileNotFoundError(f"spec {spec.name}: data {spec.data} is not a directory")
@@ -267,8 +266,23 @@ def run_experiment(
         unknown = sorted(set(only) - {r.run_name for r in spec.runs})
         if unknown:
             raise ValueError(f"--only: no runs {unknown} in spec {spec.name}")
+    return check_runs(spec, out, workdirs, log)
+
+
+def run_experiment(
+    spec: Spec,
+    out: Path,
+    workdirs: Path,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    todo: dict[str, list[str]] | None = None,
+) -> list[dict]:
+    """Do what is left of `spec` and return every record (runs, then baselines). `only`:
+    names of the runs to do now (the others are left as they are; the report includes all
+    finished ones). `todo`: `prepare`'s result, if already checked."""
+    if todo is None:
+        todo = prepare(spec, out, workdirs, only, log)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    todo = check_runs(spec, out, workdirs, log)
     for run in spec.runs:
         if run.run_name not in todo or (only and run.run_name not in only):
             continue

@@ -50,16 +50,18 @@ def summary(mags: dict[str, np.ndarray], nonzero_only: bool = True) -> dict[str,
 
 def main(argv: list[str]) -> int:
     from jaxsr import model_dir
+    from jaxsr.cli import usage_error
     from jaxsr.sparsity.selection import rules_for
 
     args = [a for a in argv if not a.startswith("--rules=")]
     rules = [a.split("=", 1)[1] for a in argv if a.startswith("--rules=")]
-    if len(args) != 1:
-        print(
-            "usage: python -m jaxsr.sparsity.magnitudes MODEL_DIR [--rules=REGEX]", file=sys.stderr
-        )
-        return 2
-    _, params, meta = model_dir.load_model(args[0])
+    usage = "usage: python -m jaxsr.sparsity.magnitudes MODEL_DIR [--rules=REGEX]"
+    if len(args) != 1 or args[0].startswith("-"):
+        return usage_error(f"{' '.join(argv) or 'no arguments'}: {usage}")
+    try:
+        _, params, meta = model_dir.load_model(args[0])
+    except (OSError, ValueError) as e:
+        return usage_error(str(e).splitlines()[0])
     s = summary(magnitudes(params, rules_for(meta["model"], rules or None)))
     print(f"{s['count']} non-zero selected weights, rms |w| {s['rms']:.3g}")
     print("quantiles of |w|: " + ", ".join(f"{q:g}: {v:.2e}" for q, v in s["quantiles"].items()))

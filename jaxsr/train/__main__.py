@@ -4,10 +4,12 @@ Runs the recipe of `config.method` (its stages, `jaxsr.train.stages`). Config ov
 `--config.train.steps=1000`; variants: `--config=configs/nm_oneshot.py:model=rfdn,demo`.
 `--check` validates the config and workdir without training and prints the method and the
 recipe's stages (`{"method": ..., "stages": [{"name", "steps"}, ...]}`). A run restarted with
-the same `--workdir` resumes from its latest checkpoint. Errors (bad config or paths,
-divergence, no loadable checkpoint) are one line on stderr with exit code 1; Ctrl-C saves a
-checkpoint of the current step and exits with code 130. Compiled programs go to the
-persistent cache of `jaxsr.compile_cache` (`JAXSR_COMPILE_CACHE=0` turns it off).
+the same `--workdir` resumes from its latest checkpoint. Errors are one line on stderr; exit
+codes as every jaxsr CLI (`jaxsr.cli`): 2 for a bad flag, config key or value, or workdir
+(all found before anything is written), 1 for a failure while running (divergence, no
+loadable checkpoint, a busy workdir), 130 for Ctrl-C (after a checkpoint of the current
+step). Compiled programs go to the persistent cache of `jaxsr.compile_cache`
+(`JAXSR_COMPILE_CACHE=0` turns it off).
 """
 
 from __future__ import annotations
@@ -38,15 +40,21 @@ def main(argv: list[str]) -> None:
         fail(f"--config={flags.FLAGS['config'].config_filename}: {e}", code=2)
     workdir = _WORKDIR.value or cfg.get("workdir")
     if not workdir:
-        fail("--workdir is required (or set config.workdir)")
+        fail("--workdir is required (or set config.workdir)", code=2)
+    from jaxsr.train import stages
+
+    try:  # config values, recipe and workdir: a bad one exits 2 before anything is written
+        checked = stages.check_only(cfg, workdir)
+    except KeyboardInterrupt:
+        interrupted("interrupted while checking the config")
+    except Exception as e:
+        fail(e, code=2)
+    if _CHECK.value:
+        import json
+
+        print(json.dumps(checked))
+        return
     try:
-        if _CHECK.value:
-            import json
-
-            from jaxsr.train import stages
-
-            print(json.dumps(stages.check_only(cfg, workdir)))
-            return
         train.run(cfg, workdir)
     except KeyboardInterrupt:
         interrupted("stopped; rerun the same command to resume from the latest checkpoint, if any")

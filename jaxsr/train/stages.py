@@ -117,8 +117,12 @@ def check_only(cfg: Any, workdir: str | os.PathLike) -> dict:
     stages = check(cfg)
     root = Path(workdir).absolute()
     near = next(p for p in (root, *root.parents) if p.exists())
-    if not near.is_dir() or not os.access(near, os.W_OK | os.X_OK):
-        raise ValueError(f"workdir={workdir}: {near} is not a writable directory")
+    if near == root and not root.is_dir():
+        raise ValueError(f"workdir={workdir}: exists and is not a directory")
+    if not near.is_dir():
+        raise ValueError(f"workdir={workdir}: cannot create ({near} is not a directory)")
+    if not os.access(near, os.W_OK | os.X_OK):
+        raise ValueError(f"workdir={workdir}: {near} is not writable")
     if (root / RECIPE).exists() and not cfg.get("distributed", False):
         _check_same_recipe(cfg, root, stages, write=False)
     return {
