@@ -44,7 +44,7 @@ stop_all() {  # stop_all SIGNAL GRACE_S: send SIGNAL, SIGKILL what is left after
   local deadline=$((SECONDS + $2))
   while alive && ((SECONDS < deadline)); do sleep 0.1; done
   kill -KILL "${pids[@]}" 2>/dev/null || true
-  wait || true
+  wait 2>/dev/null || true  # no "Killed" job notices
 }
 # Ctrl-C / TERM: pass SIGINT on (each process saves the agreed step and exits 130), wait 30 s
 trap 'stop_all INT 30; exit 130' INT TERM
@@ -64,6 +64,14 @@ while ((${#running[@]})); do
   rc=0
   wait -n -p finished "${running[@]}" || rc=$?
   if ((rc != 0)); then
+    if ((rc == 2)); then
+      # bad input (config, flags, workdir): every process refuses the same way and has said
+      # so in one line (process 0 here, the others in their logs); let them exit, then go
+      deadline=$((SECONDS + 20))
+      while alive && ((SECONDS < deadline)); do sleep 0.1; done
+      stop_all KILL 0
+      exit 2
+    fi
     echo "launch/multihost.sh: process pid ${finished:-?} exited with status $rc;" \
       "stopping the other processes" >&2
     if ((rc == 130)); then
@@ -72,7 +80,7 @@ while ((${#running[@]})); do
       deadline=$((SECONDS + 60))
       while alive && ((SECONDS < deadline)); do sleep 0.1; done
       kill -KILL "${pids[@]}" 2>/dev/null || true
-      wait || true
+      wait 2>/dev/null || true
     else
       stop_all KILL 0  # the others cannot go on without it
     fi

@@ -286,3 +286,54 @@ def test_sigterm_to_one_process_stops_all_cleanly_then_resumes_exactly(
     assert json.loads((w / "summary.json").read_text())["resumed_from"] == at
     for a, b in zip(_params(two_processes), _params(w), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+SLOW_SAVE = """
+import os, runpy, sys, time
+from jaxsr.train import loop
+save = loop._save_model
+def slow(*args, **kwargs):
+    if os.environ.get("JAX_PROCESS_ID") == "0":
+        time.sleep(4)  # process 0 writes final_model late: the others must wait for it
+    return save(*args, **kwargs)
+loop._save_model = slow
+sys.argv = ["jaxsr.train", *sys.argv[1:]]
+runpy.run_module("jaxsr.train", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_one_stage_report_waits_for_process_0s_model(tmp_path, data_dir):
+    """One-stage N:M on 2 processes: every process reads `final_model` for the stage report,
+    which process 0 writes. With process 0's write delayed by 4 s (it lost the race 1 time in
+    2 before the barrier), the run still ends 0 with one report."""
+    inject = tmp_path / "inject.py"
+    inject.write_text(SLOW_SAVE)
+    python = tmp_path / "python"
+    python.write_text(  # `-m jaxsr.train ...` through the injection, anything else as is
+        f'#!/bin/sh\nif [ "$1" = -m ]; then shift 2; set -- {inject} "$@"; fi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    work = tmp_path / "w"
+    cmd = [
+        str(LAUNCH),
+        str(REPO / "tests" / "configs" / "tiny_nm.py") + ":nopre",
+        str(work),
+        f"--config.data.data_dir={data_dir}",
+    ]
+    env = {**_env(), "LOCAL_PROCESSES": "2", "PYTHON": str(python)}
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    logs = "".join(p.read_text()[-2000:] for p in sorted((work / "logs").glob("*.log")))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:] + logs
+    rep = json.loads((work / "report.json").read_text())
+    assert rep["sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_refused_run_says_so_once(tmp_path):
+    """Bad config on 2 processes: exit 2 and one `error:` line, no launcher notice, no
+    "Killed" line from the shell (each process refuses alike; the launcher lets them exit)."""
+    cmd = [str(LAUNCH), str(TINY), str(tmp_path / "w"), "--config.train.steps=-1"]
+    env = {**_env(), "LOCAL_PROCESSES": "2"}
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert r.returncode == 2 and lines == ["error: train.steps=-1 must be >= 0"], lines

@@ -432,6 +432,8 @@ def fit(
                 f"done: {total} steps in {summary['wall_s']:.1f}s on {n_dev} device(s); {ev}; "
                 f"best {select} {best['value']:.3f} @ {best['step']}; workdir {workdir}"
             )
+    # no process goes on (a stage report, the next stage) before process 0 wrote the results
+    distributed.barrier(f"fit done {workdir}")
     return summary
 
 

@@ -169,8 +169,9 @@ def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
         summary = fit(_stage_cfg(cfg, stage, start), sdir, start.method, quiet, initial)
         if not stage.name:  # one-stage recipe: its report (if any) beside the run's outputs
             if stage.report:
-                rep = stage.report(ctx, summary)
-                validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
+                rep = stage.report(ctx, summary)  # reads what `fit` wrote (after its barrier)
+                if distributed.is_lead():
+                    validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
             return [summary]
         rep = {"stage": stage.name, **(stage.report(ctx, summary) if stage.report else {})}
         rep.setdefault("eval", summary["final_eval"])

@@ -47,6 +47,11 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
         if num_devices > len(devices):
             raise ValueError(f"mesh.num_devices={num_devices} but only {len(devices)} devices")
         devices = devices[:num_devices]
+        if len({d.process_index for d in devices}) < jax.process_count():
+            raise ValueError(
+                f"mesh.num_devices={num_devices} leaves out some of the {jax.process_count()} "
+                "processes' devices; every process needs one (leave it 0: all devices)"
+            )
     return Mesh(np.array(devices), ("data",))
 
 
