@@ -77,6 +77,18 @@ def quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     absl_logging.get_absl_handler().addFilter(_DropNoise())
     logging.getLogger("absl").addFilter(_DropNoise())
+    if not flags.FLAGS["verbosity"].present:  # -v shows them
+        absl_logging.get_absl_handler().addFilter(_DropCheckpointLibraryLogs())
+        logging.getLogger("absl").addFilter(_DropCheckpointLibraryLogs())
+
+
+class _DropCheckpointLibraryLogs(logging.Filter):
+    """Orbax's own logs of a failed write (a full disk: ~200 lines, tracebacks of its
+    threads): the trainer turns the failure into one line naming the workdir and the last
+    good checkpoint (`jaxsr.train.loop.StorageError`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "/orbax/" not in record.pathname.replace("\\", "/")
 
 
 # errors the user can act on: shown as their message alone; anything else keeps its type
@@ -93,6 +105,7 @@ _USER_ERRORS = (
     "NotADirectoryError",
     "IsADirectoryError",
     "Busy",
+    "StorageError",
 )
 
 

@@ -6,6 +6,7 @@ behind. Real subprocesses are used where a process boundary matters (signals, CL
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -645,3 +646,61 @@ def test_every_cli_exits_2_with_one_line_on_a_bad_argument():
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (m, err)
         assert "nope" in lines[0], (m, err)
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KiB tmpfs (root and mount rights needed, else the test skips), unmounted after."""
+    d = tmp_path / "disk"
+    d.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(d)], capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip() or 'mount failed'})")
+    yield d
+    subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_last_good_checkpoint(small_disk, data_dir, reference):
+    """The workdir's disk fills at the step-20 checkpoint: one line (no Orbax logs, no
+    tracebacks) naming the workdir and step 10; with space freed the rerun resumes at 10 and
+    ends bit-identical to the uninterrupted run."""
+    work = small_disk / "w"
+    args = _train_args(work, data_dir, "--config.train.steps=40")
+    r = _cli("jaxsr.train", *args)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("train:")]
+    assert r.returncode == 1 and lines == [
+        f"error: {work}: No space left on device; last complete checkpoint: step 10 "
+        f"({work}/checkpoints/10); free space (or fix the mount) and rerun the same command "
+        "to resume"
+    ], r.stderr[-3000:]
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    r = _cli("jaxsr.train", *args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resumed from {work / 'checkpoints'}/10" in r.stdout
+    _assert_same(_params(reference / "final_model"), _params(work / "final_model"))
+
+
+def test_storage_errnos_are_found_in_chained_errors():
+    from jaxsr.train import loop
+
+    for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+        try:
+            try:
+                raise OSError(code, os.strerror(code))
+            except OSError as inner:
+                raise RuntimeError("commit failed in a background thread") from inner
+        except RuntimeError as e:
+            assert loop._storage_errno(e) == code
+    assert loop._storage_errno(OSError(errno.ENOENT, "x")) is None
+    # TensorStore's form (seen from Orbax on a full tmpfs): a ValueError with the code in text
+    ts = ValueError(
+        'RESOURCE_EXHAUSTED: Error writing "k" in OCDBT database at local file "/w/": Failed '
+        "to write 7915 bytes to file 7: No space left on device [os_error_code='28']"
+    )
+    assert loop._storage_errno(ts) == errno.ENOSPC
+    assert loop._storage_errno(ValueError("OUT_OF_RANGE: [os_error_code='2']")) is None

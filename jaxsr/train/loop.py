@@ -10,9 +10,11 @@ knows no method.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -174,6 +176,30 @@ def prepare_workdir(cfg: Any, workdir: str | os.PathLike, initial: dict | None =
     return workdir
 
 
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+_TS_OS_ERROR = re.compile(r"os_error_code='?(\d+)")
+
+
+class StorageError(RuntimeError):
+    """The workdir's storage refused a write (full, read-only, over quota)."""
+
+
+def _storage_errno(e: BaseException | None) -> int | None:
+    """The storage errno in `e` or the exceptions it was raised from / while handling."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return e.errno
+        # TensorStore (Orbax's array writer) raises ValueError("RESOURCE_EXHAUSTED: ...
+        # [os_error_code='28']") rather than an OSError
+        m = _TS_OS_ERROR.search(str(e))
+        if m and int(m.group(1)) in STORAGE_ERRNOS:
+            return int(m.group(1))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def fit(
     cfg: Any,
     workdir: str | Path,
@@ -182,6 +208,8 @@ def fit(
     initial: dict | None = None,
 ) -> dict:
     """Train (or resume) one stage according to `cfg` in `workdir`; returns a summary dict.
+    A full, read-only or over-quota disk ends in one `StorageError` naming the workdir and
+    the last complete checkpoint (the rerun resumes from it; nothing else is damaged).
 
     `initial` (used only when `workdir` has no checkpoint yet) starts from given model
     `params` (passed through `method.init`), at step `step` (the lr schedule continues from
@@ -191,6 +219,28 @@ def fit(
     Raises `nonfinite.Diverged` (policy `train.nonfinite`), `interrupt.Interrupted` (SIGINT/
     SIGTERM, after saving a checkpoint), `jaxsr.train.checkpoints.CheckpointError` (no checkpoint of
     the workdir loads), `ValueError`/`FileNotFoundError` (bad config, before any compute)."""
+    try:
+        return _fit(cfg, workdir, method, quiet, initial)
+    except Exception as e:
+        code = _storage_errno(e)
+        if code is None:
+            raise
+        ckpts = Path(workdir).absolute() / "checkpoints"
+        steps = validate.checkpoint_steps(ckpts)
+        last = f"step {steps[-1]} ({ckpts}/{steps[-1]})" if steps else "none yet"
+        raise StorageError(
+            f"{Path(workdir).absolute()}: {os.strerror(code)}; last complete checkpoint: "
+            f"{last}; free space (or fix the mount) and rerun the same command to resume"
+        ) from None
+
+
+def _fit(
+    cfg: Any,
+    workdir: str | Path,
+    method: Method | None,
+    quiet: bool,
+    initial: dict | None,
+) -> dict:
     t_start = time.perf_counter()
     method = method or Method()
     workdir = prepare_workdir(cfg, workdir, initial)
