@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -704,3 +705,16 @@ def test_storage_errnos_are_found_in_chained_errors():
     )
     assert loop._storage_errno(ts) == errno.ENOSPC
     assert loop._storage_errno(ValueError("OUT_OF_RANGE: [os_error_code='2']")) is None
+
+
+def test_a_stage_without_evaluation_prints_no_best(tmp_path, data_dir, capsys):
+    """The estimator stage of an adaptive run evaluates nothing: its done line used to end
+    in 'best  -inf @ -1'; with evaluation the best is still printed."""
+    no_eval = {"train.steps": 2, "eval.sets": (), "eval.select": ""}
+    train.fit(_tiny(data_dir, **no_eval), tmp_path / "a")
+    out = capsys.readouterr().out
+    done = [ln for ln in out.splitlines() if ln.startswith("done:")]
+    assert len(done) == 1 and "best" not in done[0] and "inf" not in done[0], out
+    train.fit(_tiny(data_dir, **{"train.steps": 2, "eval.every": 2}), tmp_path / "b")
+    done = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("done:")]
+    assert len(done) == 1 and re.search(r"; best \S+ \d+\.\d{3} @ 2;", done[0]), done

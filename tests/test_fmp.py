@@ -250,7 +250,9 @@ def test_table1_x4_short_search_lands_on_the_tables_params(tmp_path):
     """A short ESRB-6-256 x4 search (strong weight regulariser so it stops within ~25 steps,
     embedded images) stops at Table 1's params prune ratio: the materialised model's
     non-zero params within 2 % of 704K. Its criterion is in params (the table's prune-ratio
-    column), so MACs follow where the weights were pruned: within 5 % of the table's 39.0 G."""
+    column), so MACs follow where the weights were pruned: their prune ratio within 2 % of the
+    table's 91.78 % (of the dense 474.2 G), the MACs left within 5 % of its 39.0 G (measured
+    +3.3 %: the FLOPs left depend on which layers a 22-step search on 5 images prunes)."""
     from jaxsr import complexity
     from jaxsr.configs_lib import demo_data, load_sibling
 
@@ -266,4 +268,6 @@ def test_table1_x4_short_search_lands_on_the_tables_params(tmp_path):
     rep = complexity.pruned_report(tmp_path / "w" / "finetune" / "final_model")
     assert rep.lr_shape == complexity.hd_lr_shape(4)
     assert rep.nonzero_params == pytest.approx(params_left, rel=0.02)
+    dense_flops = 474.2e9  # Table 1, ESRB-6-256 x4 (the test above checks the model's)
+    assert 1 - rep.macs / dense_flops == pytest.approx(1 - flops_left / dense_flops, rel=0.02)
     assert rep.macs == pytest.approx(flops_left, rel=0.05)

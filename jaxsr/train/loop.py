@@ -477,11 +477,12 @@ def _fit(
         _save_model(cfg, workdir / "final_model", exported, str(workdir))
         validate.write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if not quiet:
-            ev = " ".join(f"{k}={v:.3f}" for k, v in last_eval.items())
-            print(
-                f"done: {total} steps in {summary['wall_s']:.1f}s on {n_dev} device(s); {ev}; "
-                f"best {select} {best['value']:.3f} @ {best['step']}; workdir {workdir}"
-            )
+            parts = [f"done: {total} steps in {summary['wall_s']:.1f}s on {n_dev} device(s)"]
+            if last_eval:
+                parts.append(" ".join(f"{k}={v:.3f}" for k, v in last_eval.items()))
+            if best["step"] >= 0:  # a stage without evaluation has no best
+                parts.append(f"best {select} {best['value']:.3f} @ {best['step']}")
+            print("; ".join([*parts, f"workdir {workdir}"]))
     # no process goes on (a stage report, the next stage) before process 0 wrote the results
     distributed.barrier(f"fit done {workdir}")
     return summary
