@@ -1,17 +1,25 @@
-"""Final params of small dense / EMA+clip / UPru / DUPru runs, to check a change bit for bit.
+"""Final params of every method's demo config and the tiny test configs, to check a change
+bit for bit.
 
-    python -m benchmarks.final_params dump OUT_DIR          # in each checkout
-    python -m benchmarks.final_params compare DIR_A DIR_B   # identical arrays and reports?
-    python -m benchmarks.final_params models MODEL_A MODEL_B  # two model dirs, e.g. demo runs
+    python -m benchmarks.final_params dump OUT_DIR [NAME ...]   # in each checkout; resumable
+    python -m benchmarks.final_params compare DIR_A DIR_B       # identical arrays and reports?
+    python -m benchmarks.final_params models MODEL_A MODEL_B    # two model dirs, e.g. demo runs
+    python -m benchmarks.final_params list                      # the run names
 
-Runs (tiny 8-feature MSRResNet x2 on the embedded samples, tests/configs): dense 40 steps;
-EMA 0.9 + gradient clipping 0.5, 30 steps; UPru and DUPru, 3 rounds x 20 steps. A refactor
-must leave every array and every `rounds.json` identical on the same machine.
+`dump` trains each run (`RUNS`: tiny 8-feature MSRResNet x2 configs from tests/configs on a
+TFDS copy of the embedded samples built in OUT_DIR, and every `configs/*.py:demo`), and
+writes OUT_DIR/NAME.npz with the params of every `final_model` the run exported (keyed by
+its stage folder) and OUT_DIR/NAME.json with the run's stage reports (`stages.json`,
+`rounds.json`). A run whose .npz exists is skipped, so an interrupted dump resumes. A
+refactor must leave every array and every report identical on the same machine (XLA:CPU
+rounding depends on the CPU model: compare dumps made on one host). All demos and tiny runs
+take about 15 min on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +29,28 @@ import numpy as np
 import jaxsr  # noqa: F401  (XLA:CPU flags before a backend starts)
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS = ("dense", "ema_clip", "upru", "dupru")
+# name: (config file, argument, overrides); tiny configs read the TFDS dir built in OUT_DIR
+RUNS: dict[str, tuple[str, str | None, dict]] = {
+    "dense": ("tests/configs/tiny.py", None, {"train.steps": 40}),
+    "ema_clip": (
+        "tests/configs/tiny.py",
+        None,
+        {"train.steps": 30, "optim.clip_norm": 0.5, "optim.ema_decay": 0.9},
+    ),
+    "upru": ("tests/configs/tiny_prune.py", "upru", {"train.steps": 20}),
+    "dupru": ("tests/configs/tiny_prune.py", "dupru", {"train.steps": 20}),
+    "tiny_nm": ("tests/configs/tiny_nm.py", None, {}),
+    "tiny_sr_ste": ("tests/configs/tiny_nm.py", "sr_ste", {}),
+    "tiny_sls": ("tests/configs/tiny_sls.py", None, {}),
+    "tiny_l1": ("tests/configs/tiny_l1.py", None, {}),
+    "tiny_fmp": ("tests/configs/tiny_fmp.py", None, {}),
+    **{
+        f"demo_{m}": (f"configs/{m}.py", "demo", {})
+        for m in ("dense", "upru", "dupru", "nm_oneshot", "sr_ste", "sls", "l1_filter", "fmp")
+    },
+    "demo_adaptive": ("configs/adaptive.py", "demo", {}),
+    "demo_structured_l1": ("configs/structured_compare.py", "method=l1,demo", {}),
+}
 
 
 def _flat(params) -> dict[str, np.ndarray]:
@@ -29,40 +58,45 @@ def _flat(params) -> dict[str, np.ndarray]:
     return {"/".join(str(k.key) for k in path): np.asarray(v) for path, v in leaves}
 
 
-def dump(out: Path) -> None:
-    from jaxsr import model_dir, train
+def _config(name: str, data: str):
     from jaxsr.configs_lib import load_sibling
 
-    tiny = load_sibling(str(REPO / "tests/configs/tiny.py"), "tiny.py").get_config
-    prune = load_sibling(str(REPO / "tests/configs/tiny_prune.py"), "tiny_prune.py").get_config
+    path, arg, over = RUNS[name]
+    c = load_sibling(str(REPO / path), Path(path).name).get_config(arg)
+    if path.startswith("tests/"):
+        over = {"data.data_dir": data, **over}
+    c.update_from_flattened_dict(over)
+    return c
+
+
+def dump(out: Path, names: list[str]) -> None:
+    from jaxsr import model_dir, train
+
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        raise SystemExit(f"unknown run(s) {unknown}; known: {', '.join(RUNS)}")
     out.mkdir(parents=True, exist_ok=True)
-    data = str(out / "tfds")
-
-    def save(name: str, directory: Path) -> None:
-        _, params, _ = model_dir.load_model(directory)
-        np.savez(out / f"{name}.npz", **_flat(params))
-
-    c = tiny()
-    c.data.data_dir, c.train.steps = data, 40
-    train.fit(c, out / "dense", quiet=True)
-    save("dense", out / "dense" / "final_model")
-    c = tiny()
-    c.data.data_dir, c.train.steps, c.optim.clip_norm, c.optim.ema_decay = data, 30, 0.5, 0.9
-    train.fit(c, out / "ema_clip", quiet=True)
-    save("ema_clip", out / "ema_clip" / "final_model")
-    for m in ("upru", "dupru"):
-        c = prune(m)
-        c.data.data_dir, c.train.steps = data, 20
-        train.run(c, out / m, quiet=True)
-        save(m, out / m / "round_03" / "final_model")
-
-
-def _reports(workdir: Path) -> list[dict]:
-    """Per-round reports: `rounds.json` (before the stage driver) or `stages.json`."""
-    path = workdir / "rounds.json"
-    if not path.exists():
-        path = workdir / "stages.json"
-    return [{k: v for k, v in r.items() if k != "stage"} for r in json.loads(path.read_text())]
+    for name in names or RUNS:
+        if (out / f"{name}.npz").exists():
+            print(f"{name}: done before")
+            continue
+        work = out / "work" / name
+        shutil.rmtree(work, ignore_errors=True)  # an interrupted run starts again from scratch
+        train.run(_config(name, str(out / "tfds")), work, quiet=True)
+        arrays = {}
+        for d in sorted(work.rglob("final_model")):
+            stage = d.parent.relative_to(work).as_posix()
+            for k, v in _flat(model_dir.load_model(d)[1]).items():
+                arrays[f"{stage}::{k}"] = v
+        reports = {
+            p.relative_to(work).as_posix(): json.loads(p.read_text())
+            for p in sorted([*work.rglob("stages.json"), *work.rglob("rounds.json")])
+        }
+        (out / f"{name}.json").write_text(json.dumps(reports, indent=1, sort_keys=True) + "\n")
+        np.savez(out / f"{name}.tmp.npz", **arrays)  # the .npz last: it marks the run done
+        (out / f"{name}.tmp.npz").rename(out / f"{name}.npz")
+        models = len({k.split("::")[0] for k in arrays})
+        print(f"{name}: {len(arrays)} arrays from {models} model(s)")
 
 
 def compare_models(a: Path, b: Path) -> bool:
@@ -76,20 +110,29 @@ def compare_models(a: Path, b: Path) -> bool:
 
 
 def compare(a: Path, b: Path) -> bool:
+    """Every run dumped in both folders: identical arrays and reports (missing runs fail)."""
     same = True
     for name in RUNS:
+        have = [(d / f"{name}.npz").exists() for d in (a, b)]
+        if not any(have):
+            continue
+        if not all(have):
+            print(f"{name}: only in {a if have[0] else b}")
+            same = False
+            continue
         x, y = np.load(a / f"{name}.npz"), np.load(b / f"{name}.npz")
         ok = x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files)
-        if name in ("upru", "dupru"):
-            ok &= _reports(a / name) == _reports(b / name)
+        ok &= (a / f"{name}.json").read_text() == (b / f"{name}.json").read_text()
         print(f"{name}: {'bit-identical' if ok else 'DIFFERENT'}")
         same &= ok
     return same
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "dump":
-        dump(Path(sys.argv[2]).absolute())
+    if len(sys.argv) >= 3 and sys.argv[1] == "dump":
+        dump(Path(sys.argv[2]).absolute(), sys.argv[3:])
+    elif len(sys.argv) == 2 and sys.argv[1] == "list":
+        print("\n".join(RUNS))
     elif len(sys.argv) == 4 and sys.argv[1] == "models":
         raise SystemExit(0 if compare_models(Path(sys.argv[2]), Path(sys.argv[3])) else 1)
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
