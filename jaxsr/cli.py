@@ -83,12 +83,24 @@ def quiet_logs() -> None:
 
 
 class _DropCheckpointLibraryLogs(logging.Filter):
-    """Orbax's own logs of a failed write (a full disk: ~200 lines, tracebacks of its
-    threads): the trainer turns the failure into one line naming the workdir and the last
-    good checkpoint (`jaxsr.train.loop.StorageError`)."""
+    """Orbax's own logs of a failed write or read (a full disk: ~200 lines, tracebacks of its
+    threads), and the records other loggers make of its errors (asyncio's "Task exception was
+    never retrieved" when an abandoned read is garbage-collected): the trainer turns the
+    failure into one line (`jaxsr.train.loop.StorageError`, `CheckpointError`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "/orbax/" not in record.pathname.replace("\\", "/")
+        if _from_orbax(record.pathname) or _from_orbax(str(record.msg)):
+            return False
+        tb = record.exc_info[2] if record.exc_info else None
+        while tb is not None:
+            if _from_orbax(tb.tb_frame.f_code.co_filename):
+                return False
+            tb = tb.tb_next
+        return True
+
+
+def _from_orbax(filename: str) -> bool:
+    return "/orbax/" in filename.replace("\\", "/")
 
 
 # errors the user can act on: shown as their message alone; anything else keeps its type
