@@ -1,7 +1,7 @@
 """Small helpers shared by the command-line entry points: quiet logs, one-line errors.
 
 Exit codes of every jaxsr CLI (train, evaluate, upscale, experiment, convert, complexity,
-results_table, results_md, sparsity.magnitudes):
+results_table, results_md, weight_stats):
 
     0    done
     1    a failure while running (divergence, a busy workdir, a full disk, a stale file)
@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from jaxsr.interrupt import Interrupted
 
 # TFDS repeats these on every build/load of a custom-config builder; they are not actionable.
 _NOISE = ("Using custom data configuration", "OpenCV is not installed")
@@ -126,8 +129,6 @@ def fail(e: BaseException | str, code: int = 1) -> NoReturn:
     if isinstance(e, str):
         msg = e
     else:
-        from jaxsr.interrupt import Interrupted
-
         if isinstance(e, Interrupted):
             interrupted(str(e))
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
@@ -183,8 +184,6 @@ def parse_config_flags(argv: list[str]) -> list[str]:
     """absl `flags_parser` that turns config-file and override errors into one line."""
     from absl import flags
 
-    from jaxsr.validate import config_flag_error
-
     for i, arg in enumerate(argv[1:], 1):
         if arg == "--config" and i + 1 < len(argv):
             arg = "--config=" + argv[i + 1]
@@ -202,3 +201,66 @@ def parse_config_flags(argv: list[str]) -> list[str]:
         interrupted("interrupted while reading the config")
     except Exception as e:  # ml_collections raises KeyError/AttributeError/IOError/...
         fail(config_flag_error(e, argv), code=2)
+
+
+_DID_YOU_MEAN = re.compile(r"Did you mean \"?([\w.]+)\"? instead of \"?([\w.]+)\"?")
+
+
+def config_flag_error(e: BaseException, argv: list[str]) -> str:
+    """One line for an error raised while ml_collections parses `--config...` flags."""
+    text = " ".join(str(a) for a in getattr(e, "args", ())) or str(e)
+    m = _DID_YOU_MEAN.search(text.replace("\\n", " ").replace('\\"', '"'))
+    bad = next((a for a in argv[1:] if m and a.startswith("--config.") and m.group(2) in a), None)
+    if m:
+        flag = bad.split("=")[0] if bad else f"'{m.group(2)}'"
+        return f"{flag}: unknown config key {m.group(2)!r}; did you mean {m.group(1)!r}?"
+    if isinstance(e, (KeyError, AttributeError)):
+        line = _unknown_key_line(text.strip("\"' "), argv)
+        if line:
+            return line
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(e).__name__
+
+
+def _unknown_key_line(key: str, argv: list[str]) -> str | None:
+    """`--config.a.b: unknown config key 'b' in 'a'; did you mean ...? (known: ...)` for an
+    override naming a key the config lacks (ml_collections suggests only close matches of
+    some sections, and says just `'b'` otherwise)."""
+    import difflib
+
+    config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        path = arg[len("--config.") :].split("=", 1)[0].split(".")
+        if key not in path:
+            continue
+        where = path[: path.index(key)]
+        known: list[str] = []
+        try:
+            section = _load_config(config_arg) if config_arg else None
+            for part in where:
+                section = section[part]
+            known = sorted(section.keys())
+        except Exception:  # noqa: BLE001 - the hint is optional; the key is named anyway
+            pass
+        name = ".".join(where) or "the config"
+        line = f"--config.{'.'.join(path)}: unknown config key {key!r} in {name}"
+        close = difflib.get_close_matches(key, known, 1)
+        if close:
+            line += f"; did you mean {close[0]!r}?"
+        if known:
+            line += f" (known: {', '.join(known)})"
+        return line
+    return None
+
+
+def _load_config(arg: str) -> Any:
+    """The config of `--config=file.py[:variant]` (for error hints)."""
+    import importlib.util
+
+    path, _, variant = arg.partition(":")
+    spec = importlib.util.spec_from_file_location("jaxsr_hint_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant or None) if variant else module.get_config()

@@ -26,8 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsr import models
+from jaxsr import model_dir, models
+from jaxsr.cli import fail, quiet_logs
 from jaxsr.models.layers import Conv2d
+from jaxsr.sparsity.nm import group_view
 
 HD_OUTPUT = (720, 1280)  # (H, W) of the output image in the papers' convention
 
@@ -157,7 +159,6 @@ class PrunedReport:
 def _nm_pattern(mask: np.ndarray) -> str:
     """The tightest "N:M" (smallest N/M, then smallest M; M in 4, 8, 16, 32) that every group
     of M input channels satisfies, M up to the input channels; "" if none is below 1."""
-    from jaxsr.sparsity.nm import group_view
 
     if mask.ndim != 4:
         return ""
@@ -174,8 +175,6 @@ def _nm_pattern(mask: np.ndarray) -> str:
 def pruned_report(directory: Any, lr_shape: tuple[int, int] | None = None) -> PrunedReport:
     """Non-zero params and MACs of a model directory (masked / N:M / pruned weights)."""
     from flax import traverse_util
-
-    from jaxsr import model_dir
 
     module, params, meta = model_dir.load_model(directory)
     masks = model_dir.load_masks(directory)
@@ -226,8 +225,6 @@ def report(
 
 def main(argv: list[str]) -> None:
     from absl import flags
-
-    from jaxsr.cli import fail, quiet_logs
 
     quiet_logs()
     f = flags.FLAGS

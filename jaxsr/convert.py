@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from flax import traverse_util
 
-from jaxsr import models
+from jaxsr import files, model_dir, models
+from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
 
 DIV2K_MEAN = np.array([0.4488, 0.4371, 0.4040], np.float32)
 
@@ -206,7 +207,6 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 def check_args(f: Any) -> dict[str, Any]:
     """All arguments, before the checkpoint is read; returns the model overrides."""
-    from jaxsr import validate
 
     models.spec(f.model)
     if f.scale <= 0:
@@ -218,15 +218,12 @@ def check_args(f: Any) -> dict[str, Any]:
         raise FileExistsError(f"--out={f.out}: already exists (pass --overwrite)")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out={f.out}: exists and is not a directory")
-    validate.check_output_dir(out.absolute().parent, "--out (its folder)")
+    files.check_output_dir(out.absolute().parent, "--out (its folder)")
     return parse_overrides(f.override)
 
 
 def main(argv: list[str]) -> None:
     from absl import flags
-
-    from jaxsr import model_dir
-    from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
     f = flags.FLAGS
@@ -266,7 +263,6 @@ def run() -> None:
     flags.DEFINE_string("out", None, "output model directory", required=True)
     flags.DEFINE_multi_string("override", [], "model field override key=value")
     flags.DEFINE_bool("overwrite", False, "replace an existing output directory")
-    from jaxsr.cli import parse_flags
 
     app.run(main, flags_parser=parse_flags)
 

@@ -24,40 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from jaxsr import compile_cache, metrics, models
+from jaxsr import compile_cache, files, metrics, model_dir, models, startpoints
+from jaxsr.adaptive import Ensemble, tiles
+from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
+from jaxsr.convert import parse_overrides
 from jaxsr.data.benchmark import BenchmarkSet, load_set
 from jaxsr.data.images import write_png
 from jaxsr.data.imresize import upscale
+from jaxsr.files import write_text_atomic
+from jaxsr.inference import Predictor
 from jaxsr.progress import Progress
 
 KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-
-
-def load_model_and_params(
-    model: str | None, scale: int | None, weights: str | None, overrides: dict[str, Any]
-) -> tuple[Any, Any, str, int]:
-    """(module, params, model name, scale) from a .pth file or a jaxsr model directory."""
-    from jaxsr import model_dir
-
-    if weights and Path(weights).is_dir():
-        meta = model_dir.read_meta(weights)
-        if model and models.spec(model).name != meta["model"]:
-            raise ValueError(f"{weights}: holds model {meta['model']!r}, not {model!r}")
-        if scale and scale != meta["scale"]:
-            raise ValueError(f"{weights}: holds a x{meta['scale']} model, not x{scale}")
-        module, params, meta = model_dir.load_model(weights)
-        return module, params, meta["model"], meta["scale"]
-    if not model or not scale:
-        raise ValueError("--model and --scale are required unless --weights is a model directory")
-    if weights:
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"{weights}: no such file or model directory")
-        from jaxsr.convert import import_torch
-
-        module, params, _ = import_torch(weights, model, scale, **overrides)
-        model_dir.check_finite(params, weights)
-        return module, params, models.spec(model).name, scale
-    raise ValueError(f"--weights is required for model {model!r}")
 
 
 def evaluate_set(
@@ -116,9 +94,7 @@ def evaluate(
             raise ValueError("--scale is required for the bicubic baseline")
         name, sr_fn = "bicubic", (lambda lr: upscale(lr, scale).astype(np.float32) / 255.0)
     else:
-        from jaxsr.inference import Predictor
-
-        module, params, name, scale = load_model_and_params(model, scale, weights, overrides or {})
+        module, params, name, scale = startpoints.load_model(weights, model, scale, overrides or {})
         sr_fn = Predictor(
             module, params, scale, tile, overlap, max_pixels, cache_dir=compile_cache.enabled_dir()
         )
@@ -141,7 +117,6 @@ def evaluate(
 
 def is_estimator(weights: str | None) -> bool:
     """Whether `weights` is a model dir holding MSE estimators (an adaptive ensemble)."""
-    from jaxsr import model_dir
 
     if not weights or not Path(weights).is_dir():
         return False
@@ -160,7 +135,6 @@ def evaluate_adaptive(
 ) -> dict[str, Any]:
     """{"model": "adaptive", "candidates", "runs": [{"beta" | "alone", "sets": {name: result
     + gmacs (mean per image), sr_seconds, share (of tiles per candidate)}}]}."""
-    from jaxsr.adaptive import Ensemble
 
     ens = Ensemble.load(weights, blend=blend)
     names = [c.name for c in ens.candidates]
@@ -238,7 +212,6 @@ def parse_sets(text: str) -> list[str]:
 
 def check_args(f: Any) -> list[str]:
     """Every argument, before any model is loaded or image computed; returns the set names."""
-    from jaxsr import model_dir, validate
 
     sets = parse_sets(f.sets)
     data = Path(f.data)
@@ -265,8 +238,6 @@ def check_args(f: Any) -> list[str]:
             )
         parse_betas(f.beta or "0")
         if f.blend is not None:
-            from jaxsr.adaptive import tiles
-
             info = model_dir.read_meta(f.weights).get("info") or {}
             core, context = int(info.get("core", 0)), int(info.get("context", 0))
             tiles.Grid(core + 2 * context, core + 2 * context, max(core, 1), context, f.blend)
@@ -276,17 +247,14 @@ def check_args(f: Any) -> list[str]:
             f"not {f.weights}"
         )
     if f.json:
-        validate.check_output_file(f.json, "--json")
+        files.check_output_file(f.json, "--json")
     if f.save_images:
-        validate.check_output_dir(f.save_images, "--save_images")
+        files.check_output_dir(f.save_images, "--save_images")
     return sets
 
 
 def main(argv: list[str]) -> None:
     from absl import flags
-
-    from jaxsr.cli import fail, interrupted, quiet_logs
-    from jaxsr.convert import parse_overrides
 
     quiet_logs()
     compile_cache.enable()  # one compile per image shape, reused by later runs
@@ -317,8 +285,6 @@ def main(argv: list[str]) -> None:
                 f.max_pixels,
             )
         if f.json:
-            from jaxsr.validate import write_text_atomic
-
             write_text_atomic(f.json, json.dumps(res, indent=2) + "\n")
             print(f"wrote {f.json}")
     except KeyboardInterrupt:
@@ -344,7 +310,6 @@ def run() -> None:
     flags.DEFINE_string("beta", None, "adaptive ensembles: comma-separated eq. 8 betas")
     flags.DEFINE_bool("alone", False, "adaptive ensembles: also every candidate alone")
     flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
-    from jaxsr.cli import parse_flags
 
     app.run(main, flags_parser=parse_flags)
 

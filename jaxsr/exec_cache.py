@@ -33,6 +33,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxsr import compile_cache
+
 SUFFIX = "-jaxsr-exec"
 MAX_BYTES = 1 << 30
 _FORMAT = 1
@@ -54,8 +56,6 @@ def source_digest() -> str:
 def _environment() -> list[str]:
     import flax
     import jaxlib
-
-    from jaxsr import compile_cache
 
     dev = jax.devices()
     config = sorted(

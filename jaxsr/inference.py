@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr.exec_cache import ShapeCache, model_identity
+
 
 def _starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Tile origins along one axis: multiples of `align`, cores overlapping; the last tile may
@@ -51,7 +53,6 @@ class Predictor:
     cache_dir: Path | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        from jaxsr.exec_cache import ShapeCache, model_identity
 
         fn = jax.jit(lambda p, x: self.model.apply({"params": p}, x))
         identity = model_identity(self.model) if self.cache_dir is not None else None

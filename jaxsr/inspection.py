@@ -23,7 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from jaxsr import complexity, model_dir
+from jaxsr import complexity, metrics, model_dir
+from jaxsr.data.imresize import upscale
+from jaxsr.inference import Predictor
+from jaxsr.metric_writer import read_metrics
+from jaxsr.metrics import psnr as psnr_fn
 
 
 def models_of(path: str | os.PathLike) -> list[Path]:
@@ -142,7 +146,6 @@ def mask_changes(a: str | os.PathLike, b: str | os.PathLike) -> list[dict[str, A
 def sparsity_history(run: str | os.PathLike) -> dict[str, Any]:
     """{"step": [...], "layers": {path: [sparsity at each step]}} from the `sparsity`
     records the trainer writes at eval steps, over the run's stages (steps continue)."""
-    from jaxsr.metric_writer import read_metrics
 
     p = Path(run)
     dirs = (
@@ -173,9 +176,6 @@ def sr_crops(
     """{"bicubic": ..., <model dir name>: ...} of the LR crop `box` = (y, x, h, w) (LR
     pixels), each upscaled to the HR size (uint8). Whole-image inference, then the crop
     (so borders are as in a full run)."""
-    from jaxsr import metrics
-    from jaxsr.data.imresize import upscale
-    from jaxsr.inference import Predictor
 
     y, x, h, w = box
     if y < 0 or x < 0 or y + h > lr.shape[0] or x + w > lr.shape[1]:
@@ -194,8 +194,6 @@ def sr_crops(
 def plot_crops(crops: dict[str, np.ndarray], hr: np.ndarray | None = None, psnr: bool = True):
     """A row of crops (and the HR crop last, with each crop's PSNR against it)."""
     import matplotlib.pyplot as plt
-
-    from jaxsr.metrics import psnr as psnr_fn
 
     items = list(crops.items()) + ([("HR", hr)] if hr is not None else [])
     fig, axes = plt.subplots(1, len(items), figsize=(2.8 * len(items), 3.0), squeeze=False)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def _save(fig, out: Path) -> Path:
+def save_figure(fig, out: Path) -> Path:
     """Write `fig` to `out` via a temporary sibling and a rename; close it."""
     import matplotlib.pyplot as plt
 
@@ -77,7 +77,7 @@ def layer_n_plot(
         ax.set_title("(b) per-layer N, layers sorted by MACs before pruning", fontsize=9)
     elif title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def psnr_time_plot(points: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
@@ -126,4 +126,4 @@ def psnr_time_plot(points: Sequence[dict], path: str | os.PathLike, title: str =
     ax.legend(fontsize=7, loc="lower right")
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, out)
+    return save_figure(fig, out)

@@ -19,11 +19,13 @@ import json
 import sys
 from pathlib import Path
 
-from jaxsr import complexity
+from jaxsr import complexity, model_dir
+from jaxsr.cli import usage_error
+from jaxsr.experiment.report import adaptive_table
+from jaxsr.methods.sls import layer_table
 
 
 def rows(out: Path, runs: list[str], m: int = 32) -> list[dict]:
-    from jaxsr.methods.sls import layer_table
 
     res = []
     for name in runs:
@@ -51,7 +53,6 @@ def rows(out: Path, runs: list[str], m: int = 32) -> list[dict]:
 
 def masked_macs_ratio(directory: Path) -> float:
     """Kept MACs / dense MACs over the convs that have a mask in the model dir."""
-    from jaxsr import model_dir
 
     masks = model_dir.load_masks(directory)
     if masks is None:
@@ -84,7 +85,6 @@ def markdown(res: list[dict]) -> str:
 
 def adaptive_markdown(doc: dict) -> str:
     """One row per beta and per candidate alone (`jaxsr.experiment.report.adaptive_table`)."""
-    from jaxsr.experiment.report import adaptive_table
 
     if not doc["runs"]:
         raise ValueError("no runs (evaluate --beta / --alone)")
@@ -93,7 +93,6 @@ def adaptive_markdown(doc: dict) -> str:
 
 def main(argv: list[str]) -> int:
     """Exit codes as every jaxsr CLI (`jaxsr.cli`): a bad argument or input file is 2."""
-    from jaxsr.cli import usage_error
 
     if argv[:1] == ["--adaptive"]:
         if len(argv) != 2:

@@ -40,7 +40,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from jaxsr import compile_cache, files, startpoints
+from jaxsr.adaptive import Ensemble, choice_map
+from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
+from jaxsr.convert import parse_overrides
 from jaxsr.data.images import IMAGE_SUFFIXES, read_image
+from jaxsr.evaluate import is_estimator, parse_betas
+from jaxsr.files import write_text_atomic
+from jaxsr.inference import Predictor
+from jaxsr.progress import Progress
 
 ALIGN = 12  # jaxsr.inference.Predictor's tile alignment
 
@@ -206,7 +214,6 @@ def write_png_atomic(path: Path, image: np.ndarray) -> None:
 
 def run_jobs(sr_fn: Any, jobs: list[Job], scale: int, show: bool = True, after: Any = None) -> None:
     """Upscale every job; `after(job)` runs once its PNG is written (adaptive extras)."""
-    from jaxsr.progress import Progress
 
     bar = Progress(len(jobs), "upscale") if show else None
     for job in jobs:
@@ -237,9 +244,6 @@ class AdaptiveFn:
     def write_extras(self, job: Job) -> None:
         import json
 
-        from jaxsr.adaptive import choice_map
-        from jaxsr.validate import write_text_atomic
-
         res, g = self.last, self.ens.grid(*self.last_shape)
         write_png_atomic(
             job.target.with_name(job.target.stem + CHOICES[0]),
@@ -265,20 +269,13 @@ class AdaptiveFn:
 def main(argv: list[str]) -> None:
     from absl import flags
 
-    from jaxsr.cli import fail, interrupted, quiet_logs
-    from jaxsr.convert import parse_overrides
-
     quiet_logs()
-    from jaxsr import compile_cache
 
     compile_cache.enable()  # one compile per image shape, reused by later runs
     f = flags.FLAGS
     if len(argv) > 1:
         fail(f"unexpected arguments: {argv[1:]}", code=2)
     try:
-        from jaxsr import validate
-        from jaxsr.evaluate import load_model_and_params
-
         inputs = find_inputs(f.input)
         for p in inputs:
             check_readable(p)
@@ -292,13 +289,10 @@ def main(argv: list[str]) -> None:
             )
         if not Path(f.weights).exists():
             raise FileNotFoundError(f"--weights={f.weights}: no such file or model directory")
-        out = validate.check_output_dir(f.out, "--out", create=False)
-        from jaxsr.evaluate import is_estimator, parse_betas
+        out = files.check_output_dir(f.out, "--out", create=False)
 
         adaptive = is_estimator(f.weights)
         if adaptive:
-            from jaxsr.adaptive import Ensemble
-
             if f.model or f.scale or f.override:
                 raise ValueError(
                     f"--weights={f.weights} is an adaptive ensemble: "
@@ -314,8 +308,8 @@ def main(argv: list[str]) -> None:
         else:
             if f.blend is not None or parse_betas(f.beta) != [0.0]:
                 raise ValueError(f"--beta/--blend need MSE-estimator weights, not {f.weights}")
-            module, params, _, scale = load_model_and_params(
-                f.model, f.scale, f.weights, parse_overrides(f.override)
+            module, params, _, scale = startpoints.load_model(
+                f.weights, f.model, f.scale, parse_overrides(f.override)
             )
         extras = CHOICES if adaptive else ()
         jobs = plan(inputs, out, scale, f.overwrite, extras, f.skip_existing)
@@ -326,8 +320,6 @@ def main(argv: list[str]) -> None:
     if len(jobs) < len(inputs):
         print(f"--skip_existing: {len(inputs) - len(jobs)} of {len(inputs)} image(s) done before")
     try:
-        from jaxsr.inference import Predictor
-
         if adaptive:
             sr_fn = AdaptiveFn(ens, beta)
             run_jobs(sr_fn, jobs, scale, after=sr_fn.write_extras)
@@ -365,7 +357,6 @@ def run() -> None:
     flags.DEFINE_integer("max_pixels", 1024 * 1024, "LR pixels above which an image is tiled")
     flags.DEFINE_string("beta", "0", "adaptive ensembles: eq. 8 beta (0: most accurate)")
     flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
-    from jaxsr.cli import parse_flags
 
     app.run(main, flags_parser=parse_flags)
 

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from jaxsr import model_dir, models, nonfinite, train
+from jaxsr.checkpoints import CheckpointError
 from jaxsr.configs_lib import load_sibling
 from jaxsr.metric_writer import read_metrics
-from jaxsr.train.checkpoints import CheckpointError
 
 from .conftest import REPO, complete_lines, sigkill_at_step, with_overrides
 
@@ -653,7 +653,7 @@ CLIS = (
     "jaxsr.complexity",
     "jaxsr.results_table",
     "jaxsr.experiment.results_md",
-    "jaxsr.sparsity.magnitudes",
+    "jaxsr.weight_stats",
 )
 
 

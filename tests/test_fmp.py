@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsr import model_dir, models, train
+from jaxsr import model_dir, models, startpoints, train
 from jaxsr.channels import trace
 from jaxsr.methods import fmp
 from jaxsr.methods.base import Context
@@ -74,7 +74,7 @@ def test_fmp_bad_config():
 def test_fmp_forward_masks_pruned_channels_exactly():
     cfg = tiny_config("tiny_fmp")
     method = fmp.make(cfg)
-    model = fmp.build_model(cfg)
+    model = startpoints.build_model(cfg)
     trainable, state = method.init(models.init_params(model, 0), jax.random.key(0))
     g = method.prunable[0]
     state["keep"][g] = np.arange(state["keep"][g].size) != 1  # prune unit 1 of the group
@@ -139,7 +139,7 @@ def test_optimizer_step_is_the_closed_form_with_the_indicators_own_lr():
     cfg = with_overrides(tiny_config("tiny_fmp"), **{"fmp.ind_lr": 7.0, "fmp.reg_weight": 0.3})
     lr, k = float(cfg.optim.lr), 7.0
     method = fmp.make(cfg)
-    model = fmp.build_model(cfg)
+    model = startpoints.build_model(cfg)
     trainable, state = method.init(models.init_params(model, 0), jax.random.key(0))
     grads = jax.tree.map(lambda x: jax.random.normal(jax.random.key(x.size), x.shape), trainable)
     tx = method.optimizer(optax.sgd(lr))
@@ -177,7 +177,9 @@ def test_the_stop_gives_back_the_overshoot_most_important_weights_first(metric):
         **{"fmp.criterion": "weight", "fmp.weight_ratio": 0.3, "fmp.metric": metric},
     )
     method = fmp.make(cfg)
-    trainable, state = method.init(models.init_params(fmp.build_model(cfg), 0), jax.random.key(1))
+    trainable, state = method.init(
+        models.init_params(startpoints.build_model(cfg), 0), jax.random.key(1)
+    )
     rng = np.random.default_rng(0)
     prev = {
         k: rng.uniform(0.5, 1.5, v.shape).astype(np.float32) for k, v in trainable["ind"].items()
@@ -232,7 +234,7 @@ def test_table1_configs_are_esrb_6_256_at_the_tables_prune_ratio(scale):
     cfg = mod.get_config(f"table1,scale={scale}")
     ratio, params_left, _ = mod.TABLE1[scale]
     dense = {2: (8_180e3, 1_877.8e9), 3: (8_215e3, 836.8e9), 4: (8_264e3, 474.2e9)}[scale]
-    model = fmp.build_model(cfg)
+    model = startpoints.build_model(cfg)
     n = models.num_params(models.abstract_params(model))
     macs = sum(complexity.conv_costs(model, complexity.hd_lr_shape(scale)).values())
     assert n == pytest.approx(dense[0], abs=1000)  # the table gives thousands

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsr import complexity, model_dir, models
+from jaxsr import complexity, model_dir, models, startpoints
 from jaxsr.channels import l1, trace
 from jaxsr.configs_lib import load_sibling
 from jaxsr.methods import l1_filter
@@ -42,7 +42,7 @@ def test_fit_fraction_against_a_closed_form():
 @pytest.mark.parametrize("arg", ["", "rfdn,upsampler", "li", "rfdn,li,upsampler"])
 def test_plan_keeps_the_top_l1_units_and_meets_the_budget(arg):
     cfg = tiny_config("tiny_l1", arg)
-    model = l1_filter.build_model(cfg)
+    model = startpoints.build_model(cfg)
     params = _random_params(model)
     p = l1_filter.plan(cfg, params)
     target = float(cfg.l1.target)
@@ -82,7 +82,7 @@ def test_sls_edsr_row_params_and_upsampler_groups():
     cfg = load_sibling(str(REPO / "configs" / "l1_filter.py"), "l1_filter.py").get_config(
         "sls_edsr"
     )
-    model = l1_filter.build_model(cfg)
+    model = startpoints.build_model(cfg)
     p = l1_filter.plan(cfg, models.init_params(model, 0))
     assert p["params"] == pytest.approx(380.93e3, rel=0.01)
     assert p["fraction"] == 0.5 and p["dense_params"] == 1_517_571

@@ -354,9 +354,9 @@ def test_configs_document_the_recipe():
 
 
 def test_late_rewinding_continues_from_step_k(tmp_path):
+    from jaxsr.checkpoints import Checkpointer
     from jaxsr.methods.magnitude import MagnitudePruning
     from jaxsr.metric_writer import read_metrics
-    from jaxsr.train.checkpoints import Checkpointer
 
     cfg = _cfg(
         "upru",

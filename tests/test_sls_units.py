@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from jaxsr import models
+from jaxsr.losses import LOSSES
 from jaxsr.methods.sls import SLS, layer_costs
 from jaxsr.sparsity.budget import anneal_step
 from jaxsr.sparsity.selection import NM_RULES, prunable_paths
-from jaxsr.train.step import LOSSES
 
 # ---------------------------------------------------------------- the official code, restated
 

@@ -16,8 +16,8 @@ import optax
 import pytest
 
 from jaxsr import model_dir, optim, train
+from jaxsr.checkpoints import Checkpointer
 from jaxsr.metric_writer import read_metrics
-from jaxsr.train.checkpoints import Checkpointer
 
 from .conftest import REPO, run_with_8_cpu_devices, sigkill_at_step, with_overrides
 

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsr import complexity, model_dir, models
 from jaxsr.adaptive import bicubic, router, tiles
 
 BICUBIC = "bicubic"
@@ -49,7 +50,6 @@ class Candidate:
 
 def load_candidate(spec: str, scale: int, window: int) -> Candidate:
     """A candidate from "bicubic" or a jaxsr SR model directory of the same `scale`."""
-    from jaxsr import complexity, model_dir, models
 
     if spec == BICUBIC:
         return Candidate(BICUBIC, None, None, bicubic.macs((window, window), scale))
@@ -80,7 +80,6 @@ def params_digest(params: Any) -> str | None:
 
 
 def estimator_macs(module: Any, window: int) -> int:
-    from jaxsr import complexity
 
     return sum(c.macs for c in complexity.trace_convs(module, (window, window)))
 
@@ -134,7 +133,6 @@ class Ensemble:
 
     @classmethod
     def load(cls, directory: str | Path, blend: int | None = None, batch: int = 128) -> Ensemble:
-        from jaxsr import model_dir, models
 
         meta = model_dir.read_meta(directory)
         if models.spec(meta["model"]).kind != "estimator":

@@ -31,6 +31,9 @@ import numpy as np
 from flax import traverse_util
 from jax.extend import core as jex_core
 
+from jaxsr import models
+from jaxsr.models.layers import plain_grouped_convs
+
 Lab = tuple  # per axis: an int array of label ids, or None (not a channel-carrying axis)
 
 _ELEMENTWISE = {
@@ -400,8 +403,6 @@ def trace(model: Any, lr_size: int = 32, params: Any = None) -> ChannelGraph:
 
     `params` (or their abstract shapes) default to the model's initial ones; `lr_size` must be
     large enough for every layer (RFDN's ESA pools a strided conv's output 7x7/3)."""
-    from jaxsr import models
-    from jaxsr.models.layers import plain_grouped_convs
 
     if params is None:
         params = models.abstract_params(model, lr_size)

@@ -26,7 +26,10 @@ import jax
 import numpy as np
 from flax import traverse_util
 
-from jaxsr.channels.graph import ChannelGraph, ChannelGroup
+from jaxsr import complexity
+from jaxsr.channels import surgery
+from jaxsr.channels.graph import ChannelGraph, ChannelGroup, trace
+from jaxsr.channels.selection import select_groups
 
 
 def _flat(params: Any) -> dict[str, np.ndarray]:
@@ -118,10 +121,6 @@ def plan(
     1280x720 output), kept units per group (`keep`, `sizes`), the `widths` override, MACs and
     params before and after. `upsampler`: the sub-pixel groups of upsampling convs are
     prunable too (never the image's channels)."""
-    from jaxsr import complexity
-    from jaxsr.channels import surgery
-    from jaxsr.channels.graph import trace
-    from jaxsr.channels.selection import select_groups
 
     params = jax.device_get(params)
     graph = trace(model)

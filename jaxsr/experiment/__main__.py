@@ -14,6 +14,11 @@ from pathlib import Path
 
 from absl import app, flags
 
+from jaxsr import compile_cache, workdir_lock
+from jaxsr.cli import fail, interrupted, quiet_logs
+from jaxsr.experiment import report, runner
+from jaxsr.experiment.spec import load_spec
+
 _SPEC = flags.DEFINE_string("spec", None, "spec file (path[:variant])", required=True)
 _OUT = flags.DEFINE_string("out", None, "results folder (default results/<spec name>)")
 _WORKDIRS = flags.DEFINE_string("workdirs", None, "training workdirs (default workdirs/<name>)")
@@ -24,12 +29,8 @@ _REPORT = flags.DEFINE_bool("report", False, "only rewrite the results folder fr
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
-    from jaxsr import compile_cache, workdir_lock
-    from jaxsr.experiment import report, runner
-    from jaxsr.experiment.spec import load_spec
 
     try:  # the spec, its records and runs: bad input exits 2 before anything trains
         spec = load_spec(_SPEC.value, runner.REPO)

@@ -1,5 +1,5 @@
 """Plots of an experiment's records: quality vs GMACs (with the Pareto front), per-layer
-sparsity per method, training curves. Each is written atomically (`jaxsr.plots._save`)."""
+sparsity per method, training curves. Each is written atomically (`jaxsr.plots.save_figure`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsr.experiment.report import groups, mean_std
-from jaxsr.plots import _save
+from jaxsr.experiment.stats import groups, mean_std
+from jaxsr.plots import save_figure
 
 
 def _plt():
@@ -85,7 +85,7 @@ def pareto(records: Sequence[dict], sets: Sequence[str], metric: str, path: Path
         ax.set_ylabel(metric.replace("_", "-").upper().replace("-Y", "-Y (dB)"))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def layer_sparsity(records: Sequence[dict], path: Path) -> Path:
@@ -106,7 +106,7 @@ def layer_sparsity(records: Sequence[dict], path: Path) -> Path:
     ax.set_ylabel("zero weights (%)")
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves(records: Sequence[dict], path: Path) -> Path:
@@ -130,7 +130,7 @@ def curves(records: Sequence[dict], path: Path) -> Path:
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def adaptive(records: Sequence[dict], sets: Sequence[str], path: Path) -> Path:
@@ -169,4 +169,4 @@ def adaptive(records: Sequence[dict], sets: Sequence[str], path: Path) -> Path:
         ax.set_ylabel("PSNR-Y (dB)")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from jaxsr import complexity, model_dir
+from jaxsr.compile_cache import cpu_fields
+from jaxsr.metric_writer import read_metrics
+
 # keys every record has, and those of a trained run's record (a baseline has "baseline")
 KEYS = ("format", "name", "run", "eval")
 RUN_KEYS = ("method", "model", "scale", "steps", "train_wall_s", "hardware", "code")
@@ -60,7 +64,6 @@ def curves(workdir: Path, stages: list[str]) -> dict[str, Any]:
     """Training loss and eval records over the run's cumulative training steps: each stage
     continues the x axis where the previous one ended (a round rewound to step k counts its
     steps from k anew); `steps` is the run's total."""
-    from jaxsr.metric_writer import read_metrics
 
     train_x, train_y, eval_x, eval_v = [], [], [], []
     offset = 0
@@ -101,8 +104,6 @@ def model_facts(model: Path) -> dict[str, Any]:
     dir: over all conv kernels, over the masked weights (if it has masks), per conv."""
     from flax import traverse_util
 
-    from jaxsr import complexity, model_dir
-
     rep = complexity.pruned_report(model)
     masks = model_dir.load_masks(model)
     masked = None
@@ -138,8 +139,6 @@ def hardware() -> dict[str, Any]:
 
     cpu = platform.processor() or platform.machine()
     try:
-        from jaxsr.compile_cache import cpu_fields
-
         info = cpu_fields(Path("/proc/cpuinfo").read_text())
         cpu = info.get("model name", cpu)
         if "cpu family" in info and "model" in info:  # a masked "model name" hides the model

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from jaxsr import validate
+from jaxsr import files
+from jaxsr.experiment import plots
 from jaxsr.experiment.spec import Spec
+from jaxsr.experiment.stats import groups, mean_std
 
 CSV_FIELDS = (
     "name",
@@ -115,20 +115,6 @@ def adaptive_table(doc: dict, sets: Sequence[str]) -> str:
         cells.append(" / ".join(f"{t / total:.2f}" for t in tiles) if "beta" in e else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def groups(records: Sequence[dict]) -> list[tuple[tuple[str, str], list[dict]]]:
-    """Records pooled over seeds by (group, budget), in first-appearance order."""
-    out: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        out.setdefault((r["run"]["group"], r["run"].get("budget", "")), []).append(r)
-    return list(out.items())
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (ddof 1; None for one value)."""
-    a = np.asarray(values, np.float64)
-    return float(a.mean()), (float(a.std(ddof=1)) if a.size > 1 else None)
 
 
 def _cell(values: Sequence[float], digits: int) -> str:
@@ -313,12 +299,11 @@ def event_lines(records: Sequence[dict]) -> list[str]:
 def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
     """Write results.json, results.csv, the tables, the plots and report.md into `out`;
     returns report.md's path."""
-    from jaxsr.experiment import plots
 
     sets = list(spec.sets)
     rows = flat_rows(records, sets)
-    validate.write_text_atomic(out / "results.json", json.dumps(rows, indent=1) + "\n")
-    validate.write_text_atomic(out / "results.csv", _csv(rows, sets))
+    files.write_text_atomic(out / "results.json", json.dumps(rows, indent=1) + "\n")
+    files.write_text_atomic(out / "results.csv", _csv(rows, sets))
     adaptive = [r for r in records if "adaptive" in r]
     plain = [r for r in records if "adaptive" not in r]  # evaluated as one model each
     made = []
@@ -370,5 +355,5 @@ def write(out: Path, spec: Spec, records: Sequence[dict]) -> Path:
     text += [f"![{title}]({p.name})" for title, p in made]
     text += ["", "Records: `runs/*.json`; flat table: `results.csv`."]
     path = out / "report.md"
-    validate.write_text_atomic(path, "\n".join(text).strip() + "\n")
+    files.write_text_atomic(path, "\n".join(text).strip() + "\n")
     return path

@@ -18,6 +18,9 @@ import re
 import sys
 from pathlib import Path
 
+from jaxsr import files
+from jaxsr.cli import usage_error
+
 _BEGIN = re.compile(r"^<!-- begin (\S+) -->$", re.M)
 _LINK = re.compile(r"(!\[[^\]]*\]\()([^)/]+)(\))")
 
@@ -57,7 +60,6 @@ def unplaced(text: str, root: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from jaxsr.cli import usage_error
 
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
@@ -81,9 +83,7 @@ def main(argv: list[str]) -> int:
             return 1
         return 0
     if new != old:
-        from jaxsr import validate
-
-        validate.write_text_atomic(path, new)
+        files.write_text_atomic(path, new)
         print(f"updated {path}")
     return 0
 

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jaxsr import validate
+from jaxsr import files, model_dir, startpoints
+from jaxsr.evaluate import evaluate, evaluate_adaptive
 from jaxsr.experiment import record
 from jaxsr.experiment.spec import Run, Spec
+from jaxsr.interrupt import Interrupted
 
 REPO = Path(__file__).resolve().parents[2]
 ESTIMATOR = "mse_estimator"  # the method an adaptive spec's runs must train
@@ -138,7 +140,6 @@ def train(run: Run, workdir: Path, log: Callable[[str], None]) -> float:
     """Train (or resume) one run in a subprocess; its output goes to `WORKDIR.log`. Returns
     the wall seconds of this call. A SIGINT/SIGTERM to the runner is passed on to the trainer,
     which saves a checkpoint; then `Interrupted` is raised (rerunning resumes)."""
-    from jaxsr.interrupt import Interrupted
 
     workdir.parent.mkdir(parents=True, exist_ok=True)
     cmd = _train_cmd(run, workdir)
@@ -161,7 +162,6 @@ def train(run: Run, workdir: Path, log: Callable[[str], None]) -> float:
 
 def evaluate_model(model: str, spec: Spec, scale: int | None = None) -> dict[str, Any]:
     """{set: {psnr_rgb, ssim_rgb, psnr_y, ssim_y, seconds}} of a model dir or "bicubic"."""
-    from jaxsr.evaluate import evaluate
 
     if model == "bicubic":
         res = evaluate("bicubic", scale, None, spec.data, list(spec.sets), show=False)
@@ -181,8 +181,6 @@ def make_record(
     model = dirs[-1] / "final_model"
     t0 = time.perf_counter()
     if spec.betas:  # an MSE-estimator ensemble: every beta and every candidate alone
-        from jaxsr.evaluate import evaluate_adaptive
-
         doc = evaluate_adaptive(
             str(model), spec.data, list(spec.sets), list(spec.betas), alone=True, show=False
         )
@@ -225,13 +223,10 @@ def baseline_record(name: str, model: str, spec: Spec, scale: int) -> dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         path = model
         if "@" in model and model.endswith(".pth"):
-            from jaxsr import model_dir
-            from jaxsr.convert import import_torch
-
             arch, pth = model.split("@", 1)
             if not Path(pth).is_file():
                 raise FileNotFoundError(f"baseline {name}: {pth}: no such file")
-            _, params, _ = import_torch(pth, arch, scale)
+            _, params, arch, _ = startpoints.load_model(pth, arch, scale)
             path = str(model_dir.save_model(Path(tmp) / name, params, arch, scale, source=pth))
         elif model != "bicubic" and not (Path(model) / "jaxsr_model.json").exists():
             raise FileNotFoundError(
@@ -296,7 +291,7 @@ def run_experiment(
         wall = 0.0 if record.finished(wd, stages) else train(run, wd, log)
         rec = make_record(run, wd, stages, spec, wall)
         path = out / "runs" / f"{run.run_name}.json"
-        validate.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
+        files.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
         ev = rec["eval"] or rec["adaptive"]["runs"][0]["sets"]  # adaptive: the first beta
         log(
             f"done {run.run_name}: {rec['steps']} steps, train {rec['train_wall_s']:.0f} s; "
@@ -307,7 +302,7 @@ def run_experiment(
         path = out / "runs" / f"{name}.json"
         if not path.exists() and scale:
             rec = baseline_record(name, model, spec, scale)
-            validate.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
+            files.write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
     return load_records(out, spec)
 
 

@@ -49,7 +49,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from jaxsr import complexity, model_dir, models
+from jaxsr import complexity, model_dir
 from jaxsr.channels import surgery, trace
 from jaxsr.channels.convergence import CRITERIA, Ratios, converged
 from jaxsr.channels.selection import select_groups
@@ -58,6 +58,7 @@ from jaxsr.methods.magnitude import MagnitudePruning
 from jaxsr.optim.optimizer import make_schedule
 from jaxsr.optim.proximal import soft_threshold
 from jaxsr.sparsity import hypernet
+from jaxsr.startpoints import build_model
 
 SECTION = "fmp"
 
@@ -317,12 +318,6 @@ class FMP(Method):
             }
         }
         return Exported(params, masks=_nest(masks), info=info)
-
-
-def build_model(cfg: Any) -> Any:
-    o = cfg.model.get("overrides", {})
-    o = o.to_dict() if hasattr(o, "to_dict") else dict(o)
-    return models.create(cfg.model.name, int(cfg.model.scale), **o)
 
 
 def make(cfg: Any) -> FMP:

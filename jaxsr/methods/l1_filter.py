@@ -31,10 +31,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxsr import model_dir, models, validate
+from jaxsr import files, model_dir, models, startpoints
 from jaxsr.channels import l1, surgery, trace
 from jaxsr.channels.selection import select_groups
 from jaxsr.methods.base import Context, Method, Stage, Start
+from jaxsr.startpoints import build_model, model_overrides
 
 SECTION = "l1"
 PLAN = "channels.json"
@@ -53,15 +54,6 @@ def default_config(name: str) -> ml_collections.ConfigDict:
             "pretrain_steps": 0,
         }
     )
-
-
-def build_model(cfg: Any) -> Any:
-    return models.create(cfg.model.name, int(cfg.model.scale), **_overrides(cfg))
-
-
-def _overrides(cfg: Any) -> dict:
-    o = cfg.model.get("overrides", {})
-    return o.to_dict() if hasattr(o, "to_dict") else dict(o)
 
 
 def check_config(cfg: Any) -> None:
@@ -120,7 +112,7 @@ def apply_plan(cfg: Any, params: Any, p: dict) -> tuple[Any, dict]:
             "start a new --workdir"
         )
     pruned = surgery.prune_params(params, trace(build_model(cfg)), l1.keep_from_plan(p))
-    overrides = _overrides(cfg)
+    overrides = model_overrides(cfg)
     widths = {**dict(overrides.get("widths", {})), **p["widths"]}
     return pruned, {**overrides, "widths": widths}
 
@@ -129,24 +121,26 @@ def _source_params(ctx: Context) -> Any:
     cfg, model = ctx.cfg, build_model(ctx.cfg)
     if ctx.previous:
         return model_dir.load_params(ctx.previous[-1] / "final_model", model)
-    from jaxsr.train import initial_params
-
-    params = initial_params(cfg, model)
+    params = startpoints.initial_params(cfg, model)
     if params is None:
         ctx.log("l1_filter: no init_from and no pretrain stage: pruning the seeded init")
-        key = jax.random.split(jax.random.PRNGKey(int(cfg.seed)))[0]
-        params = models.init_params(model, key)
+        params = startpoints.seeded_params(cfg, model)
     return jax.device_get(params)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    files.write_text_atomic(path, json.dumps(value, indent=1) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 def _start(ctx: Context) -> Start:
     params = _source_params(ctx)
-    path = ctx.dir / PLAN
-    if path.exists():
-        p = json.loads(path.read_text())
-    else:
+
+    def compute() -> dict:
         p = plan(ctx.cfg, params)
-        validate.write_text_atomic(path, json.dumps(p, indent=1) + "\n")
         ctx.log(
             f"l1_filter ({p['scheme']}): keep {100 * p['fraction']:.1f}% of the units of "
             f"{len(p['keep'])} "
@@ -154,6 +148,9 @@ def _start(ctx: Context) -> Start:
             f"(target {p['target_macs'] / 1e9:.2f}), {p['params']:,} of "
             f"{p['dense_params']:,} params"
         )
+        return p
+
+    p = startpoints.once(ctx.dir / PLAN, compute, _write_json, _read_json)
     pruned, overrides = apply_plan(ctx.cfg, params, p)
     return Start(Method("l1_filter"), pruned, overrides=overrides)
 

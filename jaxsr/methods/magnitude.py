@@ -36,7 +36,7 @@ import jax
 import ml_collections
 import optax
 
-from jaxsr import model_dir, models, validate
+from jaxsr import files, model_dir, models, startpoints
 from jaxsr.methods.base import Context, Exported, Method, Stage, Start
 from jaxsr.optim.freezing import freeze_below, zero_grads_below
 from jaxsr.optim.masking import keep_masked
@@ -44,6 +44,7 @@ from jaxsr.sparsity import masks as masks_lib
 from jaxsr.sparsity.masks import apply_masks
 from jaxsr.sparsity.selection import rules_for
 from jaxsr.sparsity.thresholds import prune_masks
+from jaxsr.startpoints import build_model
 
 SECTION = "pruning"
 FREEZES = ("grad", "update", "both")
@@ -118,117 +119,88 @@ def check_config(cfg: Any) -> None:
     rules_for(cfg.model.name, p.get("rules"))
 
 
-def _model(cfg: Any) -> Any:
-    overrides = dict(cfg.model.get("overrides", {}))
-    return models.create(cfg.model.name, int(cfg.model.scale), **overrides)
-
-
 def _method(cfg: Any, masks: Any) -> MagnitudePruning:
     p = cfg.pruning
     eps = float(p.get("freeze_eps", 0.0)) if cfg.method == "dupru" else 0.0
     return MagnitudePruning(cfg.method, masks, eps, str(p.get("freeze", "grad")))
 
 
-def _save_point(directory: Path, cfg: Any, point: dict) -> None:
-    model_dir.save_model(
-        directory,
-        jax.device_get(point["params"]),
-        models.spec(cfg.model.name).name,
-        int(cfg.model.scale),
-        dict(cfg.model.get("overrides", {})),
-        source=f"rewind point, step {point['step']}",
-        overwrite=True,
-    )
-    meta = {"step": point["step"], "data_state": point["data_state"]}
-    validate.write_text_atomic(directory / "point.json", json.dumps(meta))
-
-
-def _load_point(directory: Path, model: Any) -> dict | None:
-    meta = directory / "point.json"
-    if not meta.exists():
-        return None
-    m = json.loads(meta.read_text())
-    return {
-        "params": model_dir.load_params(directory, model),
-        "step": m["step"],
-        "data_state": m["data_state"],
-    }
-
-
 def initial_point(cfg: Any, root: Path, model: Any) -> dict:
-    """W0 (seeded init, or `init_from`), saved once in root/init."""
-    from jaxsr.train import initial_params
-
-    point = _load_point(root / "init", model)
-    if point is None:
-        params = initial_params(cfg, model)
-        if params is None:
-            key = jax.random.split(jax.random.PRNGKey(int(cfg.seed)))[0]
-            params = models.init_params(model, key)
-        point = {"params": params, "step": 0, "data_state": None}
-        _save_point(root / "init", cfg, point)
-    return point
+    """W0 (`init_from` or the seeded init), saved once in root/init."""
+    return startpoints.once(
+        root / "init",
+        lambda: {"params": startpoints.start_params(cfg, model), "step": 0, "data_state": None},
+        lambda d, point: startpoints.save_point(d, cfg, point),
+        lambda d: _existing_point(d, model),
+    )
 
 
 def late_rewind_point(cfg: Any, root: Path, model: Any, step: int, method: Method) -> dict:
     """W_k and the data position after k steps of round 1, saved once in root/rewind."""
-    from jaxsr.train import Checkpointer, state_template
+    return startpoints.once(
+        root / "rewind",
+        lambda: startpoints.restore_point(
+            root / "round_01" / "checkpoints", step, cfg, model, method, "pruning.rewind_step"
+        ),
+        lambda d, point: startpoints.save_point(d, cfg, point),
+        lambda d: _existing_point(d, model),
+    )
 
-    point = _load_point(root / "rewind", model)
-    if point is not None:
-        return point
-    ck = Checkpointer(root / "round_01" / "checkpoints", 1, 1)
-    if step not in ck.all_steps():
-        raise ValueError(
-            f"pruning.rewind_step={step} is not among round 1's checkpoints {ck.all_steps()}"
-        )
-    state, data_state, _ = ck.restore(step, state_template(cfg, model, method))
-    ck.close()
-    params = method.model_params(state.params, state.extra)
-    point = {"params": params, "step": step, "data_state": data_state}
-    _save_point(root / "rewind", cfg, point)
+
+def _existing_point(directory: Path, model: Any) -> dict:
+    point = startpoints.load_point(directory, model)
+    if point is None:  # written by a jaxsr before points were saved atomically
+        raise ValueError(f"{directory}: an incomplete start point (no point.json); delete it")
     return point
+
+
+def _round_masks(ctx: Context, model: Any) -> tuple[Any, dict[str, float]]:
+    """(masks, per-layer thresholds) of a round: all-ones over the prunable kernels in round
+    1, the previous round's masks pruned by `pruning.percent` afterwards."""
+    p = ctx.cfg.pruning
+    if ctx.index == 0:
+        rules = rules_for(ctx.cfg.model.name, p.get("rules"))
+        return masks_lib.init_masks(models.abstract_params(model), rules), {}
+    prev = ctx.previous[-1]
+    return prune_masks(
+        model_dir.load_params(prev / "final_model", model),
+        masks_lib.load(prev / "masks.npz"),
+        float(p.percent),
+        p.get("scope", "layer"),
+    )
+
+
+def _save_masks(path: Path, value: tuple[Any, dict[str, float]]) -> None:
+    masks, thresholds = value
+    files.write_text_atomic(
+        path.parent / "thresholds.json", json.dumps(thresholds, indent=2) + "\n"
+    )
+    masks_lib.save(path, masks)
+
+
+def _load_masks(path: Path) -> tuple[Any, dict[str, float]]:
+    return masks_lib.load(path), json.loads((path.parent / "thresholds.json").read_text())
 
 
 def _start(ctx: Context) -> Start:
     cfg = ctx.cfg
-    p = cfg.pruning
-    model = _model(cfg)
-    init = initial_point(cfg, ctx.root, model)
-    masks_file, thr_file = ctx.dir / "masks.npz", ctx.dir / "thresholds.json"
-    if ctx.index == 0:
-        rules = rules_for(cfg.model.name, p.get("rules"))
-        masks = masks_lib.init_masks(models.abstract_params(model), rules)
-        thresholds: dict[str, float] = {}
-        point = init
-    else:
-        rewind_step = int(p.get("rewind_step", 0))
-        if rewind_step == 0:
-            point = init
-        else:
-            first = masks_lib.load(ctx.previous[0] / "masks.npz")
-            point = late_rewind_point(cfg, ctx.root, model, rewind_step, _method(cfg, first))
-        if masks_file.exists():  # resuming this round
-            masks = masks_lib.load(masks_file)
-            thresholds = json.loads(thr_file.read_text())
-        else:
-            prev = ctx.previous[-1]
-            masks, thresholds = prune_masks(
-                model_dir.load_params(prev / "final_model", model),
-                masks_lib.load(prev / "masks.npz"),
-                float(p.percent),
-                p.get("scope", "layer"),
-            )
+    model = build_model(cfg)
+    point = initial_point(cfg, ctx.root, model)
+    rewind_step = int(cfg.pruning.get("rewind_step", 0))
+    if ctx.index > 0 and rewind_step > 0:
+        first = masks_lib.load(ctx.previous[0] / "masks.npz")
+        point = late_rewind_point(cfg, ctx.root, model, rewind_step, _method(cfg, first))
+    masks, _ = startpoints.once(
+        ctx.dir / "masks.npz", lambda: _round_masks(ctx, model), _save_masks, _load_masks
+    )
+    if ctx.index > 0:
         point = {**point, "params": masks_lib.apply_masks(point["params"], masks)}
-    if not masks_file.exists():
-        validate.write_text_atomic(thr_file, json.dumps(thresholds, indent=2) + "\n")
-        masks_lib.save(masks_file, masks)
     return Start(_method(cfg, masks), point["params"], point["step"], point["data_state"])
 
 
 def _report(ctx: Context, summary: dict) -> dict:
     cfg = ctx.cfg
-    last = model_dir.load_params(ctx.dir / "final_model", _model(cfg))
+    last = model_dir.load_params(ctx.dir / "final_model", build_model(cfg))
     rep = masks_lib.sparsity_report(last, masks_lib.load(ctx.dir / "masks.npz"))
     rep.update(
         round=ctx.index + 1,

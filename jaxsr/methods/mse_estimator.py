@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsr import model_dir, models
+from jaxsr.adaptive.ensemble import load_candidate, params_digest
 from jaxsr.methods.base import Exported, Method, Stage, Start
 
 SECTION = "adaptive"
@@ -94,7 +96,6 @@ def _window(cfg: Any) -> int:
 
 
 def check_config(cfg: Any) -> None:
-    from jaxsr import model_dir, models
 
     a = cfg.adaptive
     if models.spec(cfg.model.name).kind != "estimator":
@@ -158,7 +159,6 @@ KEYS = ("model", "steps", "hr_patch")  # adaptive.pretrain_*: what the candidate
 
 
 def recipe(cfg: Any) -> list[Stage]:
-    from jaxsr.adaptive.ensemble import load_candidate, params_digest
 
     a = cfg.adaptive
     scale = int(cfg.model.scale)

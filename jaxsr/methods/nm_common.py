@@ -16,7 +16,9 @@ import ml_collections
 
 from jaxsr import model_dir, models
 from jaxsr.methods.base import Context, Method, Stage, Start
+from jaxsr.sparsity.masks import sparsity_report
 from jaxsr.sparsity.selection import NM_RULES, per_layer, prunable_paths, rules_for
+from jaxsr.startpoints import build_model
 
 SECTION = "nm"
 
@@ -26,11 +28,6 @@ def default_config(name: str) -> ml_collections.ConfigDict:
     if name == "sr_ste":
         c.decay = 2e-4  # λ_w of SR-STE
     return c
-
-
-def build_model(cfg: Any) -> Any:
-    overrides = dict(cfg.model.get("overrides", {}))
-    return models.create(cfg.model.name, int(cfg.model.scale), **overrides)
 
 
 def layers(cfg: Any) -> dict[str, tuple[int, int]]:
@@ -102,7 +99,6 @@ def recipe(
 
 
 def _report(ctx: Context, summary: dict) -> dict:
-    from jaxsr.sparsity.masks import sparsity_report
 
     d = ctx.dir / "final_model"
     params = model_dir.load_params(d, build_model(ctx.cfg))

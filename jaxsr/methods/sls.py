@@ -75,10 +75,12 @@ from jaxsr import complexity, model_dir, models
 from jaxsr.methods import nm_common
 from jaxsr.methods.base import Context, Exported, Method, Stage
 from jaxsr.optim.projection import clip_params, freeze_if
+from jaxsr.plots import layer_n_plot
 from jaxsr.sparsity.budget import ANNEAL_RULES, UNIT_COSTS, anneal_step, gated_cost, unit_costs
 from jaxsr.sparsity.nm import group_view, rank_in_group
 from jaxsr.sparsity.priority import priorities, ste_gates
 from jaxsr.sparsity.selection import NM_RULES, prunable_paths, rules_for
+from jaxsr.startpoints import build_model
 
 SECTION = "sls"
 
@@ -150,10 +152,9 @@ def check_config(cfg: Any) -> None:
 
 def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
     """'/'-joined kernel path -> kernel shape of every selected conv (checked)."""
-    from jaxsr import models
 
     rules = rules_for(cfg.model.name, cfg.sls.get("rules"), NM_RULES, "sls.rules")
-    params = models.abstract_params(nm_common.build_model(cfg))
+    params = models.abstract_params(build_model(cfg))
     flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
     try:
         selected = prunable_paths(params, rules)
@@ -360,7 +361,7 @@ def make(cfg: Any) -> SLS:
     """The method of `config.sls`: every `SLS` field named in the section, cast to its type."""
     c = cfg.sls
     fields = {f.name: type(f.default) for f in dataclasses.fields(SLS) if f.name in c}
-    model = nm_common.build_model(cfg)
+    model = build_model(cfg)
     rule = str(c.get("unit_cost", "exact"))
     costs = layer_costs(model, layers(cfg), int(c.m), cost_shape(cfg), rule)
     return SLS(costs=costs, **{k: t(c[k]) for k, t in fields.items()})
@@ -419,8 +420,6 @@ def report(ctx: Context, summary: dict) -> dict:
         "eval": summary.get("final_eval", {}),
     }
     try:
-        from jaxsr.plots import layer_n_plot
-
         target = float(ctx.cfg.sls.target)
         layer_n_plot(
             rows,

@@ -7,17 +7,13 @@ checkpoints, logs, resume), `stages.py` (`run`: the stage driver), `checkpoints.
 training checkpoints with fallback). Model directories are `jaxsr.model_dir`.
 """
 
-from jaxsr.train.checkpoints import Checkpointer, CheckpointError
-from jaxsr.train.loop import evaluate_params, fit, initial_params, load_train_pairs, state_template
+from jaxsr.checkpoints import Checkpointer, CheckpointError
+from jaxsr.losses import LOSSES
+from jaxsr.startpoints import initial_params
+from jaxsr.state import TrainState, init_state, state_template
+from jaxsr.train.loop import evaluate_params, fit, load_train_pairs
 from jaxsr.train.stages import run
-from jaxsr.train.step import (
-    LOSSES,
-    TrainState,
-    init_state,
-    make_mesh,
-    make_train_step,
-    shard_batch,
-)
+from jaxsr.train.step import make_mesh, make_train_step, shard_batch
 
 __all__ = [
     "LOSSES",

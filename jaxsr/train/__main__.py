@@ -17,6 +17,10 @@ from __future__ import annotations
 from absl import app, flags
 from ml_collections import config_flags
 
+from jaxsr import compile_cache, train
+from jaxsr.cli import fail, interrupted, quiet_logs
+from jaxsr.train import stages
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (path[:variant])")
 _WORKDIR = flags.DEFINE_string("workdir", None, "output directory (checkpoints, logs, models)")
 _CHECK = flags.DEFINE_bool(
@@ -27,11 +31,8 @@ _CHECK = flags.DEFINE_bool(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from jaxsr import train
-    from jaxsr.cli import fail, interrupted, quiet_logs
 
     quiet_logs()
-    from jaxsr import compile_cache
 
     compile_cache.enable()  # a resumed or repeated run loads its compiled step from disk
     try:
@@ -41,7 +42,6 @@ def main(argv: list[str]) -> None:
     workdir = _WORKDIR.value or cfg.get("workdir")
     if not workdir:
         fail("--workdir is required (or set config.workdir)", code=2)
-    from jaxsr.train import stages
 
     try:  # config values, recipe and workdir: a bad one exits 2 before anything is written
         checked = stages.check_only(cfg, workdir)

@@ -23,21 +23,21 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxsr import distributed, model_dir, models, nonfinite, validate
+from jaxsr import distributed, files, model_dir, models, nonfinite, startpoints, validate
 from jaxsr import metrics as sr_metrics
+from jaxsr.checkpoints import Checkpointer
 from jaxsr.data import pipeline, tfds_builders
 from jaxsr.data.benchmark import BenchmarkSet, load_set
+from jaxsr.data.imresize import upscale
 from jaxsr.inference import Predictor
 from jaxsr.interrupt import Interrupted, StopRequest
 from jaxsr.methods.base import Exported, Method
 from jaxsr.metric_writer import MetricWriter, read_metrics
-from jaxsr.optim import make_optimizer
 from jaxsr.progress import Progress
-from jaxsr.train.checkpoints import Checkpointer
-from jaxsr.train.step import TrainState, init_state, make_mesh, make_train_step, shard_batch
+from jaxsr.state import TrainState, build_optimizer, init_state
+from jaxsr.train.step import make_mesh, make_train_step, shard_batch
 
 
 def load_train_pairs(cfg: Any, scale: int) -> tfds_builders.Pairs:
@@ -83,7 +83,6 @@ def evaluate_params(
 def sample_crop(sample: dict, scale: int, size: int = 96) -> np.ndarray:
     """Bicubic | SR | HR side by side: the centre `size` x `size` HR pixels (a multiple of
     `scale`; the whole image if smaller), for TensorBoard."""
-    from jaxsr.data.imresize import upscale
 
     lr, hr = sample["lr"], sample["hr"]
     ch, cw = (min(size, d) // scale for d in hr.shape[:2])
@@ -105,26 +104,6 @@ def layer_sparsity(params: Any) -> dict[str, float]:
     }
 
 
-def initial_params(cfg: Any, model: Any) -> Any | None:
-    """The model params of `config.init_from` (a model dir or .pth), None if unset."""
-    src = cfg.get("init_from")
-    if not src:
-        return None
-    src_path = Path(src)
-    if src_path.is_dir():
-        params = model_dir.load_params(src_path, model)
-    elif src_path.suffix == ".pth":
-        from jaxsr.convert import import_torch
-
-        _, params, _ = import_torch(
-            src_path, cfg.model.name, cfg.model.scale, **dict(cfg.model.get("overrides", {}))
-        )
-    else:
-        raise FileNotFoundError(f"init_from={src}: not a model directory or .pth file")
-    model_dir.check_finite(params, f"init_from={src}")
-    return params
-
-
 def _save_model(cfg: Any, directory: Path, exported: Exported, source: str) -> None:
     """A model directory (usable by `jaxsr.evaluate --weights` and `init_from`)."""
     overrides = exported.overrides
@@ -141,18 +120,6 @@ def _save_model(cfg: Any, directory: Path, exported: Exported, source: str) -> N
     )
 
 
-def build_optimizer(cfg: Any, method: Method) -> optax.GradientTransformationExtraArgs:
-    """The config's optimizer wrapped by the method; `update` takes the method state as
-    keyword arguments (passed on to the transforms that accept them)."""
-    return optax.with_extra_args_support(method.optimizer(make_optimizer(cfg.optim)))
-
-
-def state_template(cfg: Any, model: Any, method: Method) -> TrainState:
-    """A state with the structure of a stage's checkpoints (to restore one outside `fit`)."""
-    tx = build_optimizer(cfg, method)
-    return init_state(model, tx, 0, float(cfg.optim.get("ema_decay", 0.0)) > 0, method)
-
-
 def _isatty() -> bool:
     import sys
 
@@ -162,8 +129,8 @@ def _isatty() -> bool:
 def prepare_workdir(cfg: Any, workdir: str | os.PathLike, initial: dict | None = None) -> Path:
     """Check the config and the workdir before any compute (one-line errors)."""
     validate.check_train_config(cfg)
-    workdir = validate.check_workdir(workdir)
-    done = validate.checkpoint_steps(workdir / "checkpoints")
+    workdir = files.check_workdir(workdir)
+    done = files.checkpoint_steps(workdir / "checkpoints")
     total = int(cfg.train.steps)
     if done and done[-1] > total:
         raise ValueError(
@@ -217,7 +184,7 @@ def fit(
     The optimizer state starts fresh.
 
     Raises `nonfinite.Diverged` (policy `train.nonfinite`), `interrupt.Interrupted` (SIGINT/
-    SIGTERM, after saving a checkpoint), `jaxsr.train.checkpoints.CheckpointError` (no checkpoint of
+    SIGTERM, after saving a checkpoint), `jaxsr.checkpoints.CheckpointError` (no checkpoint of
     the workdir loads), `ValueError`/`FileNotFoundError` (bad config, before any compute)."""
     try:
         return _fit(cfg, workdir, method, quiet, initial)
@@ -226,7 +193,7 @@ def fit(
         if code is None:
             raise
         ckpts = Path(workdir).absolute() / "checkpoints"
-        steps = validate.checkpoint_steps(ckpts)
+        steps = files.checkpoint_steps(ckpts)
         last = f"step {steps[-1]} ({ckpts}/{steps[-1]})" if steps else "none yet"
         raise StorageError(
             f"{Path(workdir).absolute()}: {os.strerror(code)}; last complete checkpoint: "
@@ -252,9 +219,7 @@ def _fit(
             print(msg, file=sys.stderr, flush=True)
 
     if lead:
-        validate.write_text_atomic(
-            workdir / "config.json", cfg.to_json_best_effort(indent=2) + "\n"
-        )
+        files.write_text_atomic(workdir / "config.json", cfg.to_json_best_effort(indent=2) + "\n")
         for stale in model_dir.remove_stale_tmp(workdir):
             say(f"removed {stale.name}, left by an interrupted save")
 
@@ -286,7 +251,7 @@ def _fit(
     repl = NamedSharding(mesh, PartitionSpec())
     init_params = (initial or {}).get("params")
     if init_params is None:
-        init_params = initial_params(cfg, model)
+        init_params = startpoints.initial_params(cfg, model)
     state = init_state(model, tx, int(cfg.seed), ema_decay > 0, method, init_params)
     if initial and initial.get("step"):
         state = state.replace(step=jnp.asarray(int(initial["step"]), jnp.int32))
@@ -475,7 +440,7 @@ def _fit(
     exported = method.export(final_params, state.extra)  # every process: may compute on device
     if lead:
         _save_model(cfg, workdir / "final_model", exported, str(workdir))
-        validate.write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        files.write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if not quiet:
             parts = [f"done: {total} steps in {summary['wall_s']:.1f}s on {n_dev} device(s)"]
             if last_eval:

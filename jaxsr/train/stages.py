@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jaxsr import distributed, methods, model_dir, validate, workdir_lock
+from jaxsr import distributed, files, methods, model_dir, validate, workdir_lock
 from jaxsr.methods.base import Context, Stage, Start
 from jaxsr.train.loop import fit
 
@@ -64,7 +64,7 @@ def _check_same_recipe(
     text = json.dumps(new, indent=2, sort_keys=True) + "\n"
     if not path.exists():
         if write:
-            validate.write_text_atomic(path, text)
+            files.write_text_atomic(path, text)
         return
     old = json.loads(path.read_text())
     if old == new:
@@ -79,7 +79,7 @@ def _check_same_recipe(
                 "use a new --workdir (or the original config)"
             )
     if write:
-        validate.write_text_atomic(path, text)
+        files.write_text_atomic(path, text)
 
 
 def _stage_cfg(cfg: Any, stage: Stage, start: Start) -> Any:
@@ -136,7 +136,7 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
     One run per workdir: its lock (`jaxsr.workdir_lock`, process 0 of a multi-process run)
     is held from before the first write to the end."""
     stages = check(cfg)
-    root = validate.check_workdir(workdir)
+    root = files.check_workdir(workdir)
     if distributed.initialize(cfg) and not distributed.is_lead():
         return _run(cfg, root, stages, quiet)
     with workdir_lock.hold(root):
@@ -171,14 +171,14 @@ def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
             if stage.report:
                 rep = stage.report(ctx, summary)  # reads what `fit` wrote (after its barrier)
                 if distributed.is_lead():
-                    validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
+                    files.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
             return [summary]
         rep = {"stage": stage.name, **(stage.report(ctx, summary) if stage.report else {})}
         rep.setdefault("eval", summary["final_eval"])
-        validate.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
+        files.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
         reports.append(rep)
-        validate.write_text_atomic(all_path, json.dumps(reports, indent=2) + "\n")
+        files.write_text_atomic(all_path, json.dumps(reports, indent=2) + "\n")
     text = json.dumps(reports, indent=2) + "\n"  # also after a kill between the two writes
     if not all_path.exists() or all_path.read_text() != text:
-        validate.write_text_atomic(all_path, text)
+        files.write_text_atomic(all_path, text)
     return reports

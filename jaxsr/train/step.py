@@ -12,33 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxsr import models, nonfinite
+from jaxsr import nonfinite
+from jaxsr.losses import LOSSES
 from jaxsr.methods.base import Method
-
-
-@flax.struct.dataclass
-class TrainState:
-    step: jax.Array
-    params: Any  # the method's trainable pytree (the model params for dense training)
-    opt_state: Any
-    rng: jax.Array
-    ema_params: Any  # EMA of `params` ({} without EMA)
-    extra: Any  # the method's state (e.g. {"masks": ...}), updated inside the step
-    nonfinite: jax.Array  # number of non-finite steps (never applied; see jaxsr.nonfinite)
-    first_nonfinite: jax.Array  # step number of the first one, -1 if none
-
-
-LOSSES = {
-    "l1": lambda pred, target: jnp.mean(jnp.abs(pred - target)),
-    "mse": lambda pred, target: jnp.mean(jnp.square(pred - target)),
-}
+from jaxsr.state import TrainState
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -130,32 +113,6 @@ def make_train_step(
         in_shardings=(repl, data),
         out_shardings=(repl, repl),
         donate_argnums=(0,) if donate else (),
-    )
-
-
-def init_state(
-    model: Any,
-    tx: optax.GradientTransformation,
-    seed: int,
-    ema: bool,
-    method: Method,
-    params: Any | None = None,
-) -> TrainState:
-    """The state at step 0: `method.init` of `params` (default: the seeded init)."""
-    key = jax.random.PRNGKey(seed)
-    init_key, key = jax.random.split(key)
-    if params is None:
-        params = models.init_params(model, init_key)
-    trainable, extra = method.init(params, jax.random.fold_in(key, 1))
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=trainable,
-        opt_state=tx.init(trainable),
-        rng=key,
-        ema_params=jax.tree.map(jnp.copy, trainable) if ema else {},
-        extra=extra,
-        nonfinite=jnp.zeros((), jnp.int32),
-        first_nonfinite=jnp.full((), -1, jnp.int32),
     )
 
 

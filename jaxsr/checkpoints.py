@@ -30,6 +30,8 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from orbax.checkpoint.checkpoint_managers import save_decision_policy as sdp
 
+from jaxsr.distributed import any_process
+
 
 class CheckpointError(RuntimeError):
     """No checkpoint of a run could be restored."""
@@ -135,7 +137,6 @@ class Checkpointer:
         A checkpoint whose tree does not match `abstract_state` (the config changed: EMA,
         clipping, method) is not damage: that raises `CheckpointError` at once, moving nothing.
         In a multi-process run the processes agree on every outcome before acting on it."""
-        from jaxsr.distributed import any_process
 
         failed: list[tuple[int, str]] = []
         for step in sorted(self.all_steps(), reverse=True):

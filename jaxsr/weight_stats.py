@@ -1,7 +1,7 @@
 """Weight-magnitude distribution of a model's prunable params: what a pruning rate or a
 freeze threshold (DUPru's EPS) will touch.
 
-    python -m jaxsr.sparsity.magnitudes MODEL_DIR [--rules='body_\\d+/conv[12]/kernel']
+    python -m jaxsr.weight_stats MODEL_DIR [--rules='body_\\d+/conv[12]/kernel']
 
 Prints, over the selected weights (default: the model's prunable rules), the |w| quantiles,
 the fraction below candidate thresholds, and per layer the median and the 2 % quantile.
@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from jaxsr import model_dir
+from jaxsr.cli import usage_error
+from jaxsr.sparsity.selection import path_str, prunable_paths, rules_for
+
 QUANTILES = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
 THRESHOLDS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
 
@@ -22,8 +26,6 @@ THRESHOLDS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
 def magnitudes(params: Any, rules: Sequence[Any]) -> dict[str, np.ndarray]:
     """|w| (flattened, float64) of every param the rules select, by path."""
     from flax import traverse_util
-
-    from jaxsr.sparsity.selection import path_str, prunable_paths
 
     flat = {path_str(k): v for k, v in traverse_util.flatten_dict(params).items()}
     return {
@@ -49,13 +51,10 @@ def summary(mags: dict[str, np.ndarray], nonzero_only: bool = True) -> dict[str,
 
 
 def main(argv: list[str]) -> int:
-    from jaxsr import model_dir
-    from jaxsr.cli import usage_error
-    from jaxsr.sparsity.selection import rules_for
 
     args = [a for a in argv if not a.startswith("--rules=")]
     rules = [a.split("=", 1)[1] for a in argv if a.startswith("--rules=")]
-    usage = "usage: python -m jaxsr.sparsity.magnitudes MODEL_DIR [--rules=REGEX]"
+    usage = "usage: python -m jaxsr.weight_stats MODEL_DIR [--rules=REGEX]"
     if len(args) != 1 or args[0].startswith("-"):
         return usage_error(f"{' '.join(argv) or 'no arguments'}: {usage}")
     try:

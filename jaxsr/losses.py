@@ -1,0 +1,10 @@
+"""Task losses by config name (`train.loss`): images in [0, 1], mean over every pixel."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+LOSSES = {
+    "l1": lambda pred, target: jnp.mean(jnp.abs(pred - target)),
+    "mse": lambda pred, target: jnp.mean(jnp.square(pred - target)),
+}
