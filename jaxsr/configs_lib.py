@@ -142,3 +142,17 @@ def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
                     f"config argument {key}={value!r}: expected {kind.__name__}"
                 ) from None
     return out
+
+
+def check_positive(cfg: Any, key: str, allow_zero: bool = False, name: str = "") -> None:
+    """`cfg[key]` (dotted) is a number > 0 (>= 0 with `allow_zero`); else a one-line error
+    naming `name` (default `key`)."""
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    try:
+        value = float(node)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name or key}={node!r} is not a number") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name or key}={node!r} must be {'>= 0' if allow_zero else '> 0'}")

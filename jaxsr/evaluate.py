@@ -16,7 +16,6 @@ candidate; `--alone` adds every candidate alone on the same tiles.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,38 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from jaxsr import compile_cache, files, metrics, model_dir, models, startpoints
+from jaxsr import compile_cache, files, model_dir, models, startpoints
 from jaxsr.adaptive import Ensemble, tiles
 from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
 from jaxsr.convert import parse_overrides
-from jaxsr.data.benchmark import BenchmarkSet, load_set
-from jaxsr.data.images import write_png
+from jaxsr.data.benchmark import load_set
 from jaxsr.data.imresize import upscale
+from jaxsr.evaluation import evaluate_set
 from jaxsr.files import write_text_atomic
 from jaxsr.inference import Predictor
-from jaxsr.progress import Progress
-
-KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-
-
-def evaluate_set(
-    sr_fn, bset: BenchmarkSet, save_dir: str | os.PathLike | None = None, show: bool = True
-) -> dict[str, Any]:
-    """Run `sr_fn(lr_uint8) -> float HR in [0,1]` over a set; means and per-image metrics."""
-    per_image: dict[str, dict[str, float]] = {}
-    bar = Progress(len(bset.pairs), f"{bset.name} x{bset.scale}") if show else None
-    for pair in bset.pairs:
-        sr = metrics.to_uint8(sr_fn(pair.lr))
-        if sr.shape != pair.hr.shape:
-            raise ValueError(f"{bset.name}/{pair.name}: SR shape {sr.shape} != HR {pair.hr.shape}")
-        per_image[pair.name] = metrics.all_metrics(sr, pair.hr, crop_border=bset.scale)
-        if save_dir is not None:
-            write_png(Path(save_dir) / bset.name / f"x{bset.scale}" / f"{pair.name}.png", sr)
-        if bar:
-            bar.update(postfix=f"{pair.name} {per_image[pair.name]['psnr_y']:.2f}dB")
-    result: dict[str, Any] = {k: float(np.mean([v[k] for v in per_image.values()])) for k in KEYS}
-    result.update(num_images=len(per_image), lr_source=bset.lr_source, images=per_image)
-    return result
 
 
 def format_table(name: str, scale: int, result: dict[str, Any]) -> str:

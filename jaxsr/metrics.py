@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# what every evaluation reports per image and per set (`all_metrics`), in this order
+KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+# what the trainer logs per evaluation set (`Set5/psnr_y`, ...; `eval.select` picks one)
+TRAINING_KEYS = ("psnr_y", "ssim_y", "psnr_rgb")
+
 Y_COEFFS = np.array([65.481, 128.553, 24.966], np.float64)
 
 

@@ -28,6 +28,24 @@ def test_no_import_goes_up_a_layer_or_round_a_cycle():
     assert "2 kept, 0 broken" in r.stdout, r.stdout[-2000:]
 
 
+def test_every_module_has_a_layer():
+    """A module missing from the layers would be unconstrained: each top-level module and
+    package of jaxsr is named in exactly one layer."""
+    import tomllib
+
+    conf = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in conf["contracts"] if c["type"] == "layers"]
+    named = [m.strip() for layer in layers for m in layer.replace(":", "|").split("|")]
+    pkg = REPO / "jaxsr"
+    present = {
+        f"jaxsr.{p.stem}" if p.is_file() else f"jaxsr.{p.name}"
+        for p in pkg.iterdir()
+        if (p.suffix == ".py" and not p.name.startswith("__")) or (p / "__init__.py").exists()
+    }
+    assert sorted(named) == sorted(set(named)), "a module in two layers"
+    assert set(named) == present, (sorted(present - set(named)), sorted(set(named) - present))
+
+
 def _cfg(seed: int = 3):
     import ml_collections
 

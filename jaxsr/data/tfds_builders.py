@@ -460,3 +460,27 @@ def load_pairs(builder: tfds.core.DatasetBuilder, split: str) -> Pairs:
     return Pairs(
         names, [np.asarray(r["hr"]) for r in records], [np.asarray(r["lr"]) for r in records]
     )
+
+
+def check_config(data: Any) -> None:
+    """`config.data.train`'s builder, split and folders (before any dataset is built)."""
+    t = data.train
+    kind = t.get("builder")
+    if kind not in BUILDERS:
+        raise ValueError(f"data.train.builder={kind!r}; known: {sorted(BUILDERS)}")
+    if kind == "sr_folder":
+        splits = dict(t.get("splits") or {})
+        split = t.get("split", "train")
+        if split not in splits:
+            raise ValueError(f"data.train.split={split!r} not in data.train.splits {list(splits)}")
+        for name, dirs in splits.items():
+            if not dirs:
+                raise ValueError(f"data.train.splits.{name}: no folders")
+            for pair in dirs:
+                for d in pair:
+                    if d is not None and not Path(d).is_dir():
+                        raise FileNotFoundError(f"data.train.splits.{name}: {d}: no such folder")
+    elif kind in ("div2k", "sr_benchmark"):
+        root = t.get("root")
+        if not root or not Path(root).is_dir():
+            raise FileNotFoundError(f"data.train.root={root!r}: no such folder")

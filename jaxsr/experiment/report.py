@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxsr import files
+from jaxsr import files, metrics
 from jaxsr.experiment import plots
 from jaxsr.experiment.spec import Spec
 from jaxsr.experiment.stats import groups, mean_std
@@ -64,7 +64,7 @@ def flat_rows(records: Sequence[dict], sets: Sequence[str]) -> list[dict[str, An
             continue
         row = _row(r)
         for s in sets:
-            for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"):
+            for k in metrics.KEYS:
                 row[f"{s}/{k}"] = r["eval"].get(s, {}).get(k, "")
         rows.append(row)
     return rows
@@ -87,7 +87,7 @@ def _adaptive_rows(r: dict, sets: Sequence[str]) -> list[dict[str, Any]]:
         row.update(name=f"{r['name']}/{_label(e).replace(' ', '_')}", budget=_label(e))
         for s in sets:
             x = e["sets"].get(s, {})
-            for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "gmacs"):
+            for k in (*metrics.KEYS, "gmacs"):
                 row[f"{s}/{k}"] = x.get(k, "")
             row[f"{s}/share"] = " ".join(f"{v:.4f}" for v in x.get("share", []))
         out.append(row)
@@ -209,7 +209,7 @@ def paired_table(records: Sequence[dict], sets: Sequence[str], metric: str) -> s
 
 
 def _csv(rows: list[dict], sets: Sequence[str]) -> str:
-    keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+    keys = metrics.KEYS
     if any(r.get("model") == "adaptive" for r in rows):
         keys += ("gmacs", "share")
     fields = list(CSV_FIELDS) + [f"{s}/{k}" for s in sets for k in keys]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jaxsr import files, model_dir, startpoints
+from jaxsr import files, metrics, model_dir, startpoints
 from jaxsr.evaluate import evaluate, evaluate_adaptive
 from jaxsr.experiment import record
 from jaxsr.experiment.spec import Run, Spec
@@ -167,10 +167,7 @@ def evaluate_model(model: str, spec: Spec, scale: int | None = None) -> dict[str
         res = evaluate("bicubic", scale, None, spec.data, list(spec.sets), show=False)
     else:
         res = evaluate(None, None, model, spec.data, list(spec.sets), show=False)
-    return {
-        s: {k: float(v[k]) for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "seconds")}
-        for s, v in res["sets"].items()
-    }
+    return {s: {k: float(v[k]) for k in (*metrics.KEYS, "seconds")} for s, v in res["sets"].items()}
 
 
 def make_record(

@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxsr import metrics
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-EVAL_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+EVAL_KEYS = metrics.KEYS
 
 
 @dataclasses.dataclass(frozen=True)

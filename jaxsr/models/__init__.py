@@ -165,3 +165,19 @@ __all__ = [
     "num_params",
     "spec",
 ]
+
+
+def check_builds(model_cfg: Any, scale: int, where: str) -> None:
+    """The model of a config section (`name`, `overrides`) is created and its params traced
+    (shapes only, no compute): a bad override fails here, before any stage trains."""
+
+    overrides = dict(model_cfg.get("overrides", {}))
+    model = create(model_cfg.name, scale, **overrides)
+    try:
+        abstract_params(model)
+    except Exception as e:  # noqa: BLE001 - any failure of the model's own code
+        msg = " ".join(str(e).split()) or "no message"
+        raise ValueError(
+            f"{where}: {model_cfg.name} with overrides {overrides} cannot be built "
+            f"({type(e).__name__}: {msg})"
+        ) from None

@@ -25,8 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxsr import distributed, files, model_dir, models, nonfinite, startpoints, validate
-from jaxsr import metrics as sr_metrics
+from jaxsr import (
+    distributed,
+    evaluation,
+    files,
+    model_dir,
+    models,
+    nonfinite,
+    startpoints,
+)
 from jaxsr.checkpoints import Checkpointer
 from jaxsr.data import pipeline, tfds_builders
 from jaxsr.data.benchmark import BenchmarkSet, load_set
@@ -37,6 +44,7 @@ from jaxsr.methods.base import Exported, Method
 from jaxsr.metric_writer import MetricWriter, read_metrics
 from jaxsr.progress import Progress
 from jaxsr.state import TrainState, build_optimizer, init_state
+from jaxsr.train.config import check_train_config
 from jaxsr.train.step import make_mesh, make_train_step, shard_batch
 
 
@@ -67,17 +75,7 @@ def evaluate_params(
     """Mean Y-PSNR/SSIM (and RGB PSNR) per set: keys like `Set5/psnr_y`. `sample` (a dict)
     receives the first image of the first set: its name, LR, SR (uint8) and HR."""
     pred.params = params
-    out: dict[str, float] = {}
-    for bset in sets:
-        vals = []
-        for p in bset.pairs:
-            sr = sr_metrics.to_uint8(pred(p.lr))
-            if sample is not None and not sample:
-                sample.update(name=f"{bset.name}/{p.name}", lr=p.lr, sr=sr, hr=p.hr)
-            vals.append(sr_metrics.all_metrics(sr, p.hr, bset.scale))
-        for k in ("psnr_y", "ssim_y", "psnr_rgb"):
-            out[f"{bset.name}/{k}"] = float(np.mean([v[k] for v in vals]))
-    return out
+    return evaluation.set_means(pred, sets, sample)
 
 
 def sample_crop(sample: dict, scale: int, size: int = 96) -> np.ndarray:
@@ -128,7 +126,7 @@ def _isatty() -> bool:
 
 def prepare_workdir(cfg: Any, workdir: str | os.PathLike, initial: dict | None = None) -> Path:
     """Check the config and the workdir before any compute (one-line errors)."""
-    validate.check_train_config(cfg)
+    check_train_config(cfg)
     workdir = files.check_workdir(workdir)
     done = files.checkpoint_steps(workdir / "checkpoints")
     total = int(cfg.train.steps)

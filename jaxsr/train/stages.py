@@ -19,8 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jaxsr import distributed, files, methods, model_dir, validate, workdir_lock
+from jaxsr import distributed, files, methods, model_dir, models, workdir_lock
 from jaxsr.methods.base import Context, Stage, Start
+from jaxsr.train.config import check_train_config
 from jaxsr.train.loop import fit
 
 REPORT = "report.json"
@@ -92,7 +93,7 @@ def _stage_cfg(cfg: Any, stage: Stage, start: Start) -> Any:
 
 def check(cfg: Any) -> list[Stage]:
     """The config and the recipe's stages, checked before any compute."""
-    validate.check_train_config(cfg)
+    check_train_config(cfg)
     stages = methods.recipe(cfg)
     names = [s.name for s in stages]
     if len(set(names)) != len(names) or ("" in names and len(names) > 1):
@@ -107,7 +108,7 @@ def check(cfg: Any) -> list[Stage]:
             raise ValueError(f"stage {s.name or cfg.method!r}: {s.steps} steps; need >= 0")
         if s.configure:  # a stage training another model (e.g. a candidate to pretrain)
             c = s.configure(copy.deepcopy(cfg))
-            validate.check_model_builds(c.model, int(c.model.scale), f"stage {s.name}: model")
+            models.check_builds(c.model, int(c.model.scale), f"stage {s.name}: model")
     return stages
 
 
