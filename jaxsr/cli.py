@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -89,7 +90,7 @@ class _DropCheckpointLibraryLogs(logging.Filter):
     """Orbax's own logs of a failed write or read (a full disk: ~200 lines, tracebacks of its
     threads), and the records other loggers make of its errors (asyncio's "Task exception was
     never retrieved" when an abandoned read is garbage-collected): the trainer turns the
-    failure into one line (`jaxsr.train.loop.StorageError`, `CheckpointError`)."""
+    failure into one line (`jaxsr.files.StorageError`, `CheckpointError`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _from_orbax(record.pathname) or _from_orbax(str(record.msg)):
@@ -126,19 +127,23 @@ _USER_ERRORS = (
 
 def fail(e: BaseException | str, code: int = 1) -> NoReturn:
     """Print `error: <one line>` to stderr and exit (no traceback)."""
-    if isinstance(e, str):
-        msg = e
-    else:
-        if isinstance(e, Interrupted):
-            interrupted(str(e))
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        msg = lines[0] if lines else ""
-        if isinstance(e, OSError) and e.filename:
-            msg = f"{e.filename}: {e.strerror}"
-        if type(e).__name__ not in _USER_ERRORS:
-            msg = f"{type(e).__name__}: {msg}"
+    if isinstance(e, Interrupted):
+        interrupted(str(e))
+    msg = e if isinstance(e, str) else error_line(e)
     print(f"error: {msg}", file=sys.stderr, flush=True)
     _exit(code)
+
+
+def error_line(e: BaseException) -> str:
+    """An exception as the one line the CLIs print after `error: ` (its type named unless
+    it is an error the user can act on)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    msg = lines[0] if lines else ""
+    if isinstance(e, OSError) and e.filename:
+        msg = f"{e.filename}: {e.strerror}"
+    if type(e).__name__ not in _USER_ERRORS:
+        msg = f"{type(e).__name__}: {msg}"
+    return msg
 
 
 def interrupted(msg: str) -> NoReturn:
@@ -193,14 +198,46 @@ def parse_config_flags(argv: list[str]) -> list[str]:
                 fail(f"--config={path}: no such file", code=2)
     try:
         return flags.FLAGS(argv)
-    except flags.Error as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        msg = lines[0] if len(lines) < 2 else f"{lines[0].rstrip(':')}: {lines[-1]}"
-        fail(msg, code=2)
     except KeyboardInterrupt:
         interrupted("interrupted while reading the config")
     except Exception as e:  # ml_collections raises KeyError/AttributeError/IOError/...
-        fail(config_flag_error(e, argv), code=2)
+        fail(flag_error_line(e, argv), code=2)
+
+
+def flag_error_line(e: BaseException, argv: Sequence[str]) -> str:
+    """The one line for an error raised while parsing `argv`'s flags (absl's own errors, or
+    ml_collections' while it loads `--config` and applies `--config.KEY=VALUE`)."""
+    from absl import flags
+
+    if isinstance(e, flags.Error):
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        return lines[0] if len(lines) < 2 else f"{lines[0].rstrip(':')}: {lines[-1]}"
+    return config_flag_error(e, list(argv))
+
+
+def config_from_flags(args: Sequence[str]) -> Any:
+    """The config that the `--config=FILE[:variant]` and `--config.KEY=VALUE` flags among
+    `args` give, parsed in this process exactly as the CLIs parse them (fresh absl flag
+    values); a bad file, key or value is a ValueError with the CLI's one-line message."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    argv = ["jaxsr", *(a for a in args if a.startswith("--config"))]
+    values = flags.FlagValues()
+    # sys_argv: the overrides are found in it when the flag is defined
+    config_flags.DEFINE_config_file(
+        "config", None, "config file", flag_values=values, sys_argv=argv
+    )
+    path = next(
+        (a.split("=", 1)[1].split(":", 1)[0] for a in argv if a.startswith("--config=")), ""
+    )
+    if not Path(path).is_file():
+        raise ValueError(f"--config={path}: no such file")
+    try:
+        values(argv)
+        return values.config
+    except Exception as e:
+        raise ValueError(flag_error_line(e, argv)) from None
 
 
 _DID_YOU_MEAN = re.compile(r"Did you mean \"?([\w.]+)\"? instead of \"?([\w.]+)\"?")

@@ -1,10 +1,36 @@
-"""Files: atomic writes, output/workdir checks (one-line errors before any compute) and the
-checkpoint steps present in a folder. Below every other jaxsr module; imports none."""
+"""Files: atomic writes, output/workdir checks (one-line errors before any compute), the
+checkpoint steps present in a folder and storage errors (a full, read-only or over-quota
+disk) found in an exception chain. Below every other jaxsr module; imports none."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from pathlib import Path
+
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+# TensorStore (Orbax's array writer) raises ValueError("RESOURCE_EXHAUSTED: ...
+# [os_error_code='28']") rather than an OSError
+_TS_OS_ERROR = re.compile(r"os_error_code='?(\d+)")
+
+
+class StorageError(RuntimeError):
+    """The workdir's storage refused a write (full, read-only, over quota)."""
+
+
+def storage_errno(e: BaseException | None) -> int | None:
+    """The storage errno in `e` or the exceptions it was raised from / while handling."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return e.errno
+        m = _TS_OS_ERROR.search(str(e))
+        if m and int(m.group(1)) in STORAGE_ERRNOS:
+            return int(m.group(1))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _writable_dir(path: Path, what: str) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,20 @@ if "JAXSR_COMPILE_CACHE" not in os.environ:
 
     os.environ["JAXSR_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="jaxsr-xla-cache-")
     atexit.register(shutil.rmtree, os.environ["JAXSR_COMPILE_CACHE"], True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable within each kind): with several xdist workers the long ones
+    start at once instead of ending the run one by one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One TFDS data_dir for the session: each tiny config's dataset is built once, by the
+    first test that trains on it, and read by the others (the TFDS builders' own tests
+    build theirs in their tmp_path)."""
+    return tmp_path_factory.mktemp("tfds")
 
 
 def shared_dir() -> Path | None:
@@ -48,15 +63,16 @@ def shared() -> Path:
     return SHARED
 
 
-def run_with_8_cpu_devices(code: str, timeout: int = 900) -> dict:
-    """Run `code` in a subprocess with 8 simulated XLA CPU devices; its last stdout line is JSON."""
+def run_with_8_cpu_devices(code: str, timeout: int = 900, args: Sequence[str] = ()) -> dict:
+    """Run `code` (`sys.argv[1:]` = `args`) in a subprocess with 8 simulated XLA CPU devices;
+    its last stdout line is JSON."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
         "JAX_PLATFORMS": "cpu",
     }
     r = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -73,13 +89,24 @@ def complete_lines(path: Path) -> list[str]:
     return text[: text.rfind("\n") + 1].splitlines()
 
 
-def sigkill_at_step(proc: subprocess.Popen, metrics: Path, step: int, timeout: float = 600) -> int:
-    """SIGKILL `proc` once `metrics` (a metrics.jsonl) logs `step` or later; returns that step."""
+def sigkill_at_step(
+    proc: subprocess.Popen,
+    metrics: Path,
+    step: int,
+    timeout: float = 600,
+    checkpointed: bool = False,
+) -> int:
+    """SIGKILL `proc` once `metrics` (a metrics.jsonl) logs `step` or later (and, if
+    `checkpointed`, its stage has a complete checkpoint: Orbax commits asynchronously, so
+    the rerun has one to resume from); returns the last step logged."""
+    from jaxsr.files import checkpoint_steps
+
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         if metrics.exists():
             lines = complete_lines(metrics)
-            if lines and json.loads(lines[-1])["step"] >= step:
+            ready = not checkpointed or checkpoint_steps(metrics.parent / "checkpoints")
+            if lines and json.loads(lines[-1])["step"] >= step and ready:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 return json.loads(lines[-1])["step"]

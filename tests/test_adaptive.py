@@ -234,6 +234,7 @@ def _estimator_config(cands: list[str], steps: int):
     return c
 
 
+@pytest.mark.slow
 def test_estimator_training_lowers_held_out_error(tiny_ensemble, tmp_path):
     from jaxsr.data.benchmark import load_set
     from jaxsr.train.stages import run

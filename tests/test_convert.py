@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from flax import traverse_util
 
 torch = pytest.importorskip("torch")
 
@@ -40,8 +41,15 @@ def test_each_tensor_used_once_and_transposed():
 
 
 def test_module_prefix_is_stripped():
-    sd = {f"module.{k}": v for k, v in _sd("imdn", 3).items()}
-    convert_state_dict(sd, "imdn", 3)
+    """A DataParallel checkpoint (keys `module.*`) converts to the same params, no notes."""
+    plain = _sd("imdn", 3)
+    params, notes = convert_state_dict({f"module.{k}": v for k, v in plain.items()}, "imdn", 3)
+    want, _ = convert_state_dict(plain, "imdn", 3)
+    assert notes == []
+    flat, flat_want = (traverse_util.flatten_dict(p, sep="/") for p in (params, want))
+    assert flat.keys() == flat_want.keys() and len(flat) == len(plain)
+    for k, v in flat_want.items():
+        np.testing.assert_array_equal(flat[k], v, err_msg=k)
 
 
 def test_wrong_file_names_missing_and_unexpected_keys():

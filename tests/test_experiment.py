@@ -193,10 +193,11 @@ def _experiment(spec, out, work, *extra):
     )
 
 
-def test_tiny_experiment_end_to_end(tmp_path):
+@pytest.mark.slow
+def test_tiny_experiment_end_to_end(data_dir, tmp_path):
     spec = tmp_path / "tiny.py"
     cfg, prune = str(REPO / "tests/configs/tiny.py"), str(REPO / "tests/configs/tiny_prune.py:upru")
-    spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=8, cfg=cfg, prune=prune))
+    spec.write_text(SPEC.format(data=str(data_dir), steps=8, cfg=cfg, prune=prune))
     out, work = tmp_path / "out", tmp_path / "work"
     r = _experiment(spec, out, work, "--only=dense_s0")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -243,7 +244,7 @@ def test_tiny_experiment_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "4 run(s) recorded, 0 to do" in r.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == before
-    spec.write_text(SPEC.format(data=str(tmp_path / "tfds"), steps=6, cfg=cfg, prune=prune))
+    spec.write_text(SPEC.format(data=str(data_dir), steps=6, cfg=cfg, prune=prune))
     for extra in ((), ("--report",)):  # --report checks the settings as a run does
         r = _experiment(spec, out, work, *extra)
         assert r.returncode == 2  # bad input: found before anything trains
@@ -350,7 +351,8 @@ def get_spec(arg=None):
 """
 
 
-def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(tmp_path):
+@pytest.mark.slow
+def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(data_dir, tmp_path):
     from jaxsr import model_dir, models
 
     over = {"num_feat": 8, "num_block": 1}
@@ -365,7 +367,7 @@ def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(tmp_path):
     cfg = tmp_path / "est_cfg.py"
     cfg.write_text(ADAPTIVE_CFG.format(adaptive=str(REPO / "configs/x.py"), cand=str(cand)))
     spec = tmp_path / "ada.py"
-    spec.write_text(ADAPTIVE_SPEC.format(cfg=str(cfg), data=str(tmp_path / "tfds")))
+    spec.write_text(ADAPTIVE_SPEC.format(cfg=str(cfg), data=str(data_dir)))
     out, work = tmp_path / "out", tmp_path / "work"
     r = _experiment(spec, out, work)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -446,8 +448,9 @@ def _trainers_of(work) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to find the trainer")
-def test_signals_to_the_runner_stop_its_trainer_cleanly_and_a_rerun_resumes(tmp_path):
+def test_signals_to_the_runner_stop_its_trainer_cleanly_and_a_rerun_resumes(data_dir, tmp_path):
     """Ctrl-C in the terminal (SIGINT to the runner's process group) and SIGTERM to the runner
     alone both reach the trainer exactly once: it saves a checkpoint, no trainer is left
     running, no record is written, and the rerun resumes and finishes the run."""
@@ -462,7 +465,7 @@ def test_signals_to_the_runner_stop_its_trainer_cleanly_and_a_rerun_resumes(tmp_
         "from jaxsr.configs_lib import SAMPLES\n"
         "from jaxsr.experiment import Run, Spec\n"
         "def get_spec(arg=None):\n"
-        f"    over = {{'data.data_dir': {str(tmp_path / 'tfds')!r}, 'train.steps': 400,\n"
+        f"    over = {{'data.data_dir': {str(data_dir)!r}, 'train.steps': 400,\n"
         "            'ckpt.every': 1000}\n"
         f"    run = Run('dense', {str(REPO / 'tests/configs/tiny.py')!r}, 0, over)\n"
         "    return Spec('one', [run], str(SAMPLES), sets=('Demo',))\n"

@@ -26,8 +26,10 @@ import pytest
 
 from jaxsr import model_dir, models, nonfinite, train
 from jaxsr.checkpoints import CheckpointError
+from jaxsr.cli import config_from_flags, error_line
 from jaxsr.configs_lib import load_sibling
 from jaxsr.metric_writer import read_metrics
+from jaxsr.train import stages
 
 from .conftest import REPO, complete_lines, sigkill_at_step, with_overrides
 
@@ -75,11 +77,6 @@ def _train_args(workdir: Path, data_dir: Path, *extra: str) -> list[str]:
         f"--config.data.data_dir={data_dir}",
         *extra,
     ]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tfds")
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +162,7 @@ def test_skip_policy_skips_exactly_and_counts(tmp_path, data_dir):
     assert not (tmp_path / "skip_max" / "final_model").exists()
 
 
-def test_evaluate_refuses_nonfinite_params(tmp_path):
+def test_evaluate_refuses_nonfinite_params(data_dir, tmp_path):
     model = models.create("msrresnet", 2, num_feat=8, num_block=1)
     params = jax.tree.map(np.asarray, models.init_params(model, 0))
     params["conv_last"]["bias"] = params["conv_last"]["bias"].copy()
@@ -178,7 +175,7 @@ def test_evaluate_refuses_nonfinite_params(tmp_path):
     _no_traceback(r)
     assert _last_line(r) == f"error: {d}: params contain NaN/Inf (conv_last/bias)"
     with pytest.raises(ValueError, match="contain NaN/Inf"):
-        train.fit(_tiny(tmp_path / "tfds", **{"init_from": str(d)}), tmp_path / "w", quiet=True)
+        train.fit(_tiny(data_dir, **{"init_from": str(d)}), tmp_path / "w", quiet=True)
 
 
 # --- damaged checkpoints ---------------------------------------------------------------------
@@ -396,13 +393,24 @@ _TRAIN_BAD = [
 
 @pytest.mark.parametrize("extra,message,code", _TRAIN_BAD)
 def test_train_rejects_bad_config_before_compute(tmp_path, extra, message, code):
+    """What `jaxsr.train` checks before anything is written, in this process: its flags
+    parsed as the CLI parses them (`cli.config_from_flags`), then `stages.check_only`."""
     work = tmp_path / "w"
-    t0 = time.perf_counter()
-    r = _cli("jaxsr.train", *_train_args(work, tmp_path / "tfds", *extra))
-    assert (r.returncode, _last_line(r)) == (code, message), r.stderr[-2000:]
-    _no_traceback(r)
+    args = _train_args(work, tmp_path / "tfds", *extra)
+    with pytest.raises(ValueError) as e:
+        stages.check_only(config_from_flags(args), work)
+    assert f"error: {error_line(e.value)}" == message
     assert not work.exists() and not (tmp_path / "tfds").exists()  # nothing computed or written
-    assert time.perf_counter() - t0 < 60
+
+
+def test_train_cli_exits_2_on_a_bad_key_or_value_with_nothing_written(tmp_path):
+    """The same checks through the CLI (exit code, one line, no traceback): one key, one value."""
+    for extra, message, code in (_TRAIN_BAD[0], _TRAIN_BAD[3]):
+        work = tmp_path / "w"
+        r = _cli("jaxsr.train", *_train_args(work, tmp_path / "tfds", *extra))
+        assert (r.returncode, _last_line(r)) == (code, message), r.stderr[-2000:]
+        _no_traceback(r)
+        assert not work.exists() and not (tmp_path / "tfds").exists()
 
 
 def test_train_rejects_bad_workdirs_and_stale_step_counts(tmp_path, data_dir):
@@ -716,7 +724,7 @@ def test_a_full_disk_is_one_line_naming_the_last_good_checkpoint(small_disk, dat
 
 
 def test_storage_errnos_are_found_in_chained_errors():
-    from jaxsr.train import loop
+    from jaxsr import files
 
     for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
         try:
@@ -725,15 +733,15 @@ def test_storage_errnos_are_found_in_chained_errors():
             except OSError as inner:
                 raise RuntimeError("commit failed in a background thread") from inner
         except RuntimeError as e:
-            assert loop._storage_errno(e) == code
-    assert loop._storage_errno(OSError(errno.ENOENT, "x")) is None
+            assert files.storage_errno(e) == code
+    assert files.storage_errno(OSError(errno.ENOENT, "x")) is None
     # TensorStore's form (seen from Orbax on a full tmpfs): a ValueError with the code in text
     ts = ValueError(
         'RESOURCE_EXHAUSTED: Error writing "k" in OCDBT database at local file "/w/": Failed '
         "to write 7915 bytes to file 7: No space left on device [os_error_code='28']"
     )
-    assert loop._storage_errno(ts) == errno.ENOSPC
-    assert loop._storage_errno(ValueError("OUT_OF_RANGE: [os_error_code='2']")) is None
+    assert files.storage_errno(ts) == errno.ENOSPC
+    assert files.storage_errno(ValueError("OUT_OF_RANGE: [os_error_code='2']")) is None
 
 
 def test_a_stage_without_evaluation_prints_no_best(tmp_path, data_dir, capsys):

@@ -4,10 +4,6 @@ materialised smaller model."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -17,16 +13,16 @@ from jaxsr import model_dir, models, startpoints, train
 from jaxsr.channels import trace
 from jaxsr.methods import fmp
 from jaxsr.methods.base import Context
-from jaxsr.metric_writer import read_metrics
 from jaxsr.train import stages
 
-from .conftest import REPO, flat_params, sigkill_at_step, tiny_config, with_overrides
+from .conftest import REPO, flat_params, tiny_config, with_overrides
 
 TINY_FMP = REPO / "tests" / "configs" / "tiny_fmp.py"
 
 
-def test_fmp_end_to_end_converges_materialises_exactly_and_keeps_masks(tmp_path):
-    cfg = tiny_config("tiny_fmp", "search=40,steps=6", tmp_path / "tfds")
+@pytest.mark.slow
+def test_fmp_end_to_end_converges_materialises_exactly_and_keeps_masks(data_dir, tmp_path):
+    cfg = tiny_config("tiny_fmp", "search=40,steps=6", data_dir)
     reports = train.run(cfg, tmp_path / "w", quiet=True)
     search = json.loads((tmp_path / "w" / "search" / "summary.json").read_text())
     at = search["events"]["converged"]
@@ -41,7 +37,7 @@ def test_fmp_end_to_end_converges_materialises_exactly_and_keeps_masks(tmp_path)
     start = fmp._materialise(ctx)
     small = models.create(cfg.model.name, cfg.model.scale, **start.overrides)
     big, big_params, _ = model_dir.load_model(tmp_path / "w" / "search" / "final_model")
-    x = jax.random.uniform(jax.random.key(0), (1, 12, 10, 3))
+    x = np.random.default_rng(0).uniform(size=(1, 12, 10, 3)).astype(np.float32)
     np.testing.assert_allclose(
         np.asarray(small.apply({"params": start.params}, x)),
         np.asarray(big.apply({"params": big_params}, x)),
@@ -85,52 +81,6 @@ def test_fmp_forward_masks_pruned_channels_exactly():
         assert np.all(np.take(p[path], idx, axis=axis) == 0), (path, axis)
 
 
-def _launch(workdir: Path, data_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jaxsr.train",
-            f"--config={TINY_FMP}:search=40,steps=12,reg=5.0",
-            f"--workdir={workdir}",
-            f"--config.data.data_dir={data_dir}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-    )
-
-
-def test_kill_in_search_and_in_finetune_resumes_bit_identical(tmp_path):
-    data = tmp_path / "tfds"
-    ref = _launch(tmp_path / "ref", data)
-    out, _ = ref.communicate(timeout=600)
-    assert ref.returncode == 0, out[-3000:]
-    conv = json.loads((tmp_path / "ref" / "search" / "summary.json").read_text())
-    at = conv["events"]["converged"]
-    assert 6 < at < 40, at  # the first kill lands inside the search
-    run = tmp_path / "run"
-    for metrics, step in (
-        (run / "search" / "metrics.jsonl", 4),
-        (run / "finetune" / "metrics.jsonl", 6),
-    ):
-        proc = _launch(run, data)
-        sigkill_at_step(proc, metrics, step)
-        assert proc.returncode == -signal.SIGKILL
-    res = _launch(run, data)
-    out, _ = res.communicate(timeout=600)
-    assert res.returncode == 0 and "resumed from" in out, out[-3000:]
-    for stage in ("search", "finetune"):
-        a = flat_params(model_dir.load_model(tmp_path / "ref" / stage / "final_model")[1])
-        b = flat_params(model_dir.load_model(run / stage / "final_model")[1])
-        assert a.keys() == b.keys()
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{stage}: {k}")
-    ev = [r for r in read_metrics(run / "search") if r["kind"] == "event"]
-    assert ev == [{"step": at, "kind": "event", "converged": at}]
-
-
 def test_optimizer_step_is_the_closed_form_with_the_indicators_own_lr():
     """After a plain SGD step: z' = soft(z - lr g, lr reg_c), ind' = soft(ind - k lr g, k lr
     reg_w) with k = fmp.ind_lr; model and hypernetwork params take the plain step."""
@@ -141,7 +91,8 @@ def test_optimizer_step_is_the_closed_form_with_the_indicators_own_lr():
     method = fmp.make(cfg)
     model = startpoints.build_model(cfg)
     trainable, state = method.init(models.init_params(model, 0), jax.random.key(0))
-    grads = jax.tree.map(lambda x: jax.random.normal(jax.random.key(x.size), x.shape), trainable)
+    rng = np.random.default_rng(0)
+    grads = jax.tree.map(lambda x: rng.normal(size=x.shape).astype(np.float32), trainable)
     tx = method.optimizer(optax.sgd(lr))
     updates, _ = tx.update(
         grads, tx.init(trainable), trainable, keep=state["keep"], frozen=state["frozen"]
@@ -249,17 +200,18 @@ def test_table1_configs_are_esrb_6_256_at_the_tables_prune_ratio(scale):
 
 @pytest.mark.slow
 def test_table1_x4_short_search_lands_on_the_tables_params(tmp_path):
-    """A short ESRB-6-256 x4 search (strong weight regulariser so it stops within ~25 steps,
-    embedded images) stops at Table 1's params prune ratio: the materialised model's
-    non-zero params within 2 % of 704K. Its criterion is in params (the table's prune-ratio
-    column), so MACs follow where the weights were pruned: their prune ratio within 2 % of the
-    table's 91.78 % (of the dense 474.2 G), the MACs left within 5 % of its 39.0 G (measured
-    +3.3 %: the FLOPs left depend on which layers a 22-step search on 5 images prunes)."""
+    """A short ESRB-6-256 x4 search (a strong weight regulariser, so it stops within ~10
+    steps; embedded images) stops at Table 1's params prune ratio: the materialised model's
+    non-zero params within 2 % of 704K (measured +0.9 %). Its criterion is in params (the
+    table's prune-ratio column), so MACs follow where the weights were pruned: their prune
+    ratio within 2 % of the table's 91.78 % (of the dense 474.2 G; measured -0.3 %), the
+    MACs left within 5 % of its 39.0 G (measured +3.1 %: the FLOPs left depend on which
+    layers a 6-step search on 5 images prunes; with wreg=5, 22 steps: +3.3 %)."""
     from jaxsr import complexity
     from jaxsr.configs_lib import demo_data, load_sibling
 
     mod = load_sibling(str(REPO / "configs" / "fmp.py"), "fmp.py")
-    cfg = mod.get_config("table1,scale=4,ind_lr=200,wreg=5,search=60,steps=1")
+    cfg = mod.get_config("table1,scale=4,ind_lr=200,wreg=20,search=60,steps=1")
     demo_data(cfg)
     cfg.data.hr_patch, cfg.data.batch_size = 96, 1
     cfg.train.log_every, cfg.ckpt.every, cfg.eval.every = 5, 1000, 1000

@@ -47,11 +47,19 @@ def test_tiled_equals_whole_for_local_models(name, kw):
     np.testing.assert_allclose(tiled, whole, atol=2e-5)
 
 
-def test_small_images_are_not_tiled_by_default():
+def test_images_up_to_max_pixels_are_not_tiled_by_default(monkeypatch):
+    """The default is whole-image up to `max_pixels` and tiles one pixel beyond (a spy on the
+    tiler: a local model's tiled output can equal its whole-image output bit for bit)."""
     model = models.create("carn_m", 2)
-    pred = Predictor(model, models.init_params(model), 2)
-    lr = np.zeros((40, 30, 3), np.uint8)
+    pred = Predictor(model, models.init_params(model), 2, tile=24, overlap=4, max_pixels=40 * 30)
+    tiled, real = [], pred._tiled
+    monkeypatch.setattr(pred, "_tiled", lambda x: tiled.append(x.shape) or real(x))
+    rng = np.random.default_rng(0)
+    lr = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
     np.testing.assert_array_equal(pred(lr), pred(lr, tiled=False))
+    assert tiled == []
+    assert pred(rng.integers(0, 256, (41, 30, 3), dtype=np.uint8)).shape == (82, 60, 3)
+    assert len(tiled) == 1
 
 
 @needs_shared

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsr import complexity, model_dir, models, startpoints
+from jaxsr import complexity, model_dir, models, startpoints, train
 from jaxsr.channels import l1, trace
 from jaxsr.configs_lib import load_sibling
 from jaxsr.methods import l1_filter
 from jaxsr.train import stages
 
-from .conftest import REPO, flat_params, sigkill_at_step, tiny_config, with_overrides
+from .conftest import REPO, flat_params, tiny_config, with_overrides
 
 TINY_L1 = REPO / "tests" / "configs" / "tiny_l1.py"
 
@@ -121,28 +119,10 @@ def test_bad_config_is_rejected_before_compute():
         stages.check(cfg)
 
 
-def _launch(workdir: Path, data_dir: Path, arg: str = "steps=12") -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jaxsr.train",
-            f"--config={TINY_L1}:{arg}",
-            f"--workdir={workdir}",
-            f"--config.data.data_dir={data_dir}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-    )
-
-
-def test_end_to_end_smaller_model_and_kill_resume_bit_identical(tmp_path):
-    data = tmp_path / "tfds"
-    ref = _launch(tmp_path / "ref", data)
-    out, _ = ref.communicate(timeout=600)
-    assert ref.returncode == 0, out[-3000:]
+def test_end_to_end_smaller_model(data_dir, tmp_path):
+    """Pretrain, plan, surgery, fine-tune: the exported model is physically smaller (kill and
+    resume of the fine-tuning: tests/test_resume.py)."""
+    train.run(tiny_config("tiny_l1", "steps=12", data_dir), tmp_path / "ref", quiet=True)
     rep = json.loads((tmp_path / "ref" / "finetune" / "report.json").read_text())
     assert rep["gmacs"] <= 0.5 * rep["dense_gmacs"] and rep["params"] < rep["dense_params"]
     # the exported model is an ordinary registry model with smaller convs: no method code
@@ -160,16 +140,3 @@ def test_end_to_end_smaller_model_and_kill_resume_bit_identical(tmp_path):
         timeout=300,
     )
     assert r.returncode == 0 and f"{rep['gmacs']:.2f} GMACs" in r.stdout, r.stderr[-2000:]
-    # a kill inside the fine-tuning resumes to the same bits
-    run = tmp_path / "run"
-    proc = _launch(run, data)
-    sigkill_at_step(proc, run / "finetune" / "metrics.jsonl", 5)
-    assert proc.returncode == -signal.SIGKILL
-    res = _launch(run, data)
-    out, _ = res.communicate(timeout=600)
-    assert res.returncode == 0 and "resumed from" in out, out[-3000:]
-    a = flat_params(params)
-    b = flat_params(model_dir.load_model(run / "finetune" / "final_model")[1])
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

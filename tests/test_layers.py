@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxsr.models.layers import _conv, conv_nhwc, pixel_shuffle
+from jaxsr.models.layers import _conv, conv_nhwc, fan_in_init, pixel_shuffle
+from jaxsr.sparsity import hypernet
 
 
 @settings(max_examples=15, deadline=None)
@@ -81,3 +82,27 @@ def test_model_gradients_match_pytorch(name, kw):
         np.testing.assert_allclose(np.asarray(node), want, atol=2e-4 * scale, rtol=0, err_msg=key)
         checked += 1
     assert checked == len(jax.tree.leaves(params))
+
+
+def test_flat_drawn_inits_are_the_libraries_values_bit_for_bit():
+    """`fan_in_init` draws flat and reshapes (XLA:CPU compiles rank-4 threefry ~50x slower):
+    the values must be flax's `variance_scaling` and `jax.random.uniform`'s exactly (this
+    fails if JAX stops numbering partitionable threefry's elements in row-major order)."""
+    import flax.linen as nn
+
+    key, shape = jax.random.key(11), (3, 3, 2, 4)
+    for scale, dist in ((1.0 / 3.0, "uniform"), (0.02, "normal")):
+        want = nn.initializers.variance_scaling(scale, "fan_in", dist)(key, shape, jnp.float32)
+        got = fan_in_init(scale, dist)(key, shape, jnp.float32)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=dist)
+    got = hypernet.init(key, 2, 3, 3, emb=4)
+    k1, k2 = jax.random.split(key)
+    b1, b2 = jnp.sqrt(3.0), jnp.sqrt(3.0 / (4 * 2 * 9))
+    np.testing.assert_array_equal(
+        got["w1"], jax.random.uniform(k1, (2, 3, 4), minval=-b1, maxval=b1)
+    )
+    np.testing.assert_array_equal(
+        got["w2"], jax.random.uniform(k2, (2, 3, 4, 9), minval=-b2, maxval=b2)
+    )
+    with pytest.raises(ValueError, match="distribution='truncated'"):
+        fan_in_init(1.0, "truncated")

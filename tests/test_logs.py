@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxsr.metric_writer import MetricWriter, read_metrics
 from jaxsr.progress import Progress
-from jaxsr.train.loop import layer_sparsity, sample_crop
+from jaxsr.train.run_log import layer_sparsity, sample_crop
 
 
 def _events(tb_dir):

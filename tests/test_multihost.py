@@ -120,11 +120,6 @@ def _copy_checkpoint(src: Path, step: int, dst: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tfds")
-
-
-@pytest.fixture(scope="module")
 def one_process(tmp_path_factory, data_dir) -> Path:
     """The reference: 1 process, in this process (also builds the TFDS dataset)."""
     workdir = tmp_path_factory.mktemp("one")
@@ -181,6 +176,7 @@ def test_host_blocks_stack_to_the_single_host_batches(one_process, data_dir):
         np.testing.assert_array_equal(got, want[t]["hr"])
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_and_write_once(one_process, two_processes):
     _assert_close(_params(one_process), _params(two_processes))
     w = two_processes
@@ -216,6 +212,7 @@ def test_two_processes_match_one_and_write_once(one_process, two_processes):
     np.testing.assert_allclose(got, ref, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_checkpoints_move_between_process_counts(one_process, two_processes, data_dir, tmp_path):
     # 2 processes -> 1: resume the 2-process checkpoint of step 10 in this process
     w = tmp_path / "two_to_one"
@@ -233,6 +230,7 @@ def test_checkpoints_move_between_process_counts(one_process, two_processes, dat
     _assert_close(_params(one_process), _params(w))
 
 
+@pytest.mark.slow
 def test_sigkill_one_process_then_resume_is_bit_identical(two_processes, data_dir, tmp_path):
     w = tmp_path / "killed"
     proc = _launch(w, data_dir, 2)
@@ -260,6 +258,7 @@ def test_sigkill_one_process_then_resume_is_bit_identical(two_processes, data_di
     assert steps == list(range(1, STEPS + 1))
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_process_stops_all_cleanly_then_resumes_exactly(
     two_processes, data_dir, tmp_path
 ):
@@ -290,18 +289,19 @@ def test_sigterm_to_one_process_stops_all_cleanly_then_resumes_exactly(
 
 SLOW_SAVE = """
 import os, runpy, sys, time
-from jaxsr.train import loop
-save = loop._save_model
+from jaxsr.train import exporter
+save = exporter.save_model
 def slow(*args, **kwargs):
     if os.environ.get("JAX_PROCESS_ID") == "0":
         time.sleep(4)  # process 0 writes final_model late: the others must wait for it
     return save(*args, **kwargs)
-loop._save_model = slow
+exporter.save_model = slow
 sys.argv = ["jaxsr.train", *sys.argv[1:]]
 runpy.run_module("jaxsr.train", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow
 def test_a_one_stage_report_waits_for_process_0s_model(tmp_path, data_dir):
     """One-stage N:M on 2 processes: every process reads `final_model` for the stage report,
     which process 0 writes. With process 0's write delayed by 4 s (it lost the race 1 time in

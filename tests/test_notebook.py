@@ -40,6 +40,7 @@ def upru_run(tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_notebook_executes(upru_run, monkeypatch):
     import nbformat
     from nbclient import NotebookClient

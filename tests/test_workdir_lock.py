@@ -20,14 +20,14 @@ HOLD = "import sys, time\nfrom jaxsr import workdir_lock\nwith workdir_lock.hold
 HOLD += "    print('held', flush=True)\n    time.sleep(600)\n"
 
 
-def test_a_held_workdir_refuses_the_second_trainer_before_it_writes(tmp_path):
+def test_a_held_workdir_refuses_the_second_trainer_before_it_writes(data_dir, tmp_path):
     work = tmp_path / "w"
     with workdir_lock.hold(work):
         with pytest.raises(
             workdir_lock.Busy,
             match=rf"workdir={re.escape(str(work))}: in use by pid {os.getpid()} on ",
         ):
-            train.run(tiny_config("tiny", None, tmp_path / "tfds"), work, quiet=True)
+            train.run(tiny_config("tiny", None, data_dir), work, quiet=True)
         assert sorted(p.name for p in work.iterdir()) == [workdir_lock.LOCK]  # nothing else
         # the CLI: one line, exit 1, the holder's command named
         r = subprocess.run(

@@ -9,6 +9,7 @@ resume, bit-identical); its flags are checked against the record / workdir first
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,20 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from jaxsr import files, metrics, model_dir, startpoints
+from jaxsr.cli import config_from_flags, error_line
 from jaxsr.evaluate import evaluate, evaluate_adaptive
 from jaxsr.experiment import record
 from jaxsr.experiment.spec import Run, Spec
 from jaxsr.interrupt import Interrupted
+from jaxsr.train import stages
 
 REPO = Path(__file__).resolve().parents[2]
 ESTIMATOR = "mse_estimator"  # the method an adaptive spec's runs must train
 FORMAT = 1
 
 
-def _train_cmd(run: Run, workdir: Path, check: bool = False) -> list[str]:
+def _train_cmd(run: Run, workdir: Path) -> list[str]:
     flags = run.flags(workdir.parent)  # FromRun values from the sibling runs' workdirs
-    cmd = [sys.executable, "-m", "jaxsr.train", *flags, f"--workdir={workdir}"]
-    return cmd + (["--check"] if check else [])
+    return [sys.executable, "-m", "jaxsr.train", *flags, f"--workdir={workdir}"]
 
 
 def _shown(cmd: list[str]) -> str:
@@ -82,24 +84,26 @@ def check_settings(rec: dict, run: Run, path: Path) -> None:
 
 
 def check_run(run: Run, workdirs: Path, estimator: bool = False) -> list[str]:
-    """`jaxsr.train --check` of one run: its recipe's stage names, or a one-line ValueError.
+    """`jaxsr.train --check` of one run, in this process (its flags parsed as the CLI parses
+    them, then `stages.check_only`): its recipe's stage names, or a one-line ValueError.
     `estimator`: the run must train MSE estimators (an adaptive spec evaluates it by beta)."""
     try:
-        cmd = _train_cmd(run, workdirs / run.run_name, check=True)
+        args = run.flags(workdirs)  # FromRun values from the sibling runs' workdirs
     except Exception as e:  # a FromRun value that cannot be computed from its run
         raise ValueError(f"run {run.run_name}: {type(e).__name__}: {e}") from None
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if r.returncode != 0:
-        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-        raise ValueError(f"run {run.run_name}: {lines[-1] if lines else 'check failed'}")
-    checked = json.loads(r.stdout.strip().splitlines()[-1])
+    try:  # from the repository root, as the trainer runs (relative config and init paths)
+        with contextlib.chdir(REPO):
+            checked = stages.check_only(config_from_flags(args), workdirs / run.run_name)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        raise ValueError(f"run {run.run_name}: {error_line(e)}") from None
     if estimator and checked["method"] != ESTIMATOR:
         raise ValueError(
             f"run {run.run_name}: config.method={checked['method']!r}; an adaptive spec "
             f"(betas) needs {ESTIMATOR!r} runs (configs/adaptive.py)"
         )
-    stages = checked["stages"]
-    return [s["name"] for s in stages]
+    return [s["name"] for s in checked["stages"]]
 
 
 def _run_forwarding_signals(cmd: list[str], out: Any) -> tuple[int, str | None]:

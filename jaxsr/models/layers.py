@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -50,14 +51,35 @@ def conv(module: nn.Module, name: str, features: int, kernel_size: int, **kw: An
     return Conv2d(sum(w) if isinstance(w, tuple) else w, kernel_size, name=name, **kw)
 
 
+def fan_in_init(scale: float, distribution: str) -> Initializer:
+    """`flax.linen.initializers.variance_scaling(scale, "fan_in", distribution)` for HWIO
+    conv kernels (`distribution` "uniform" or "normal"), the same values bit for bit, drawn
+    as one flat vector and reshaped: XLA:CPU compiles a rank-4 threefry draw in 1-10 s and a
+    rank-1 one in ~0.2 s (BENCHMARKS.md, "Compilation"), and partitionable threefry (JAX's
+    default) numbers the elements in row-major order, so the bits are the same
+    (tests/test_layers.py checks it against flax)."""
+    if distribution not in ("uniform", "normal"):
+        raise ValueError(f"distribution={distribution!r}; known: uniform, normal")
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+        shape = tuple(int(d) for d in shape)
+        variance = jnp.array(scale / math.prod(shape[:-1]), dtype=dtype)  # fan_in = H W I
+        flat = (math.prod(shape),)
+        if distribution == "normal":
+            return jax.random.normal(key, flat, dtype).reshape(shape) * jnp.sqrt(variance)
+        return jax.random.uniform(key, flat, dtype, -1).reshape(shape) * jnp.sqrt(3 * variance)
+
+    return init
+
+
 def torch_default_kernel_init() -> Initializer:
     """PyTorch's default Conv2d init: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), +)."""
-    return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+    return fan_in_init(1.0 / 3.0, "uniform")
 
 
 def kaiming_normal_scaled(scale: float = 0.1) -> Initializer:
     """BasicSR `default_init_weights`: untruncated Kaiming normal (fan_in, gain sqrt 2) x scale."""
-    return nn.initializers.variance_scaling(2.0 * scale * scale, "fan_in", "normal")
+    return fan_in_init(2.0 * scale * scale, "normal")
 
 
 def _param(module: nn.Module, name: str, init: Initializer, shape: tuple[int, ...]) -> jax.Array:

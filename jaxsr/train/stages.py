@@ -167,7 +167,8 @@ def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
         sdir.mkdir(parents=True, exist_ok=True)
         start = stage.start(ctx)
         initial = {"params": start.params, "step": start.step, "data_state": start.data_state}
-        summary = fit(_stage_cfg(cfg, stage, start), sdir, start.method, quiet, initial)
+        stage_cfg = _stage_cfg(cfg, stage, start)  # `check` checked the run's config
+        summary = fit(stage_cfg, sdir, start.method, quiet, initial, checked=True)
         if not stage.name:  # one-stage recipe: its report (if any) beside the run's outputs
             if stage.report:
                 rep = stage.report(ctx, summary)  # reads what `fit` wrote (after its barrier)
