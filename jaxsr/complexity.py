@@ -178,10 +178,10 @@ def pruned_report(directory: Any, lr_shape: tuple[int, int] | None = None) -> Pr
 
     module, params, meta = model_dir.load_model(directory)
     masks = model_dir.load_masks(directory)
-    flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(params).items()}
+    flat = {k: np.asarray(v) for k, v in traverse_util.flatten_dict(params, sep="/").items()}
     fmask = {}
     if masks is not None:
-        fmask = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(masks).items()}
+        fmask = {k: np.asarray(v) for k, v in traverse_util.flatten_dict(masks, sep="/").items()}
     lr_shape = lr_shape or hd_lr_shape(int(meta["scale"]))
     calls: dict[str, list[ConvCall]] = {}
     for c in trace_convs(module, lr_shape):

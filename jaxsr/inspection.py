@@ -77,7 +77,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 def _flat(tree: Any) -> dict[str, np.ndarray]:
     from flax import traverse_util
 
-    return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+    return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
 
 
 def kernel_mask(model: str | os.PathLike, layer: str) -> np.ndarray:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from jaxsr import compile_cache, files, startpoints
 from jaxsr.adaptive import Ensemble, choice_map
@@ -137,40 +137,34 @@ def check_readable(path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         read_image(path)
-    _orientation(path)
+    _exif(path)
 
 
-def _orientation(path: Path) -> int:
-    """The EXIF orientation tag (1 = as stored)."""
+def _exif(path: Path) -> bytes:
+    """The file's EXIF block (empty if none), checked: a broken one is a one-line error."""
     try:
         with Image.open(path) as im:
-            return int(im.getexif().get(0x0112, 1) or 1)
+            exif = im.getexif()
+            int(exif.get(0x0112, 1) or 1)  # the orientation tag must be a number
+            return exif.tobytes() if exif else b""
     except Exception as e:  # noqa: BLE001 - a broken EXIF block makes the file unusable here
         raise ValueError(f"{path}: unreadable EXIF ({' '.join(str(e).split())})") from None
 
 
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """`arr` (H, W[, C]) as viewers show a file with this EXIF orientation."""
-    method = _TRANSPOSE.get(orientation)
-    if method is None:
+def _orient(arr: np.ndarray, exif: bytes) -> np.ndarray:
+    """`arr` (H, W[, C], any dtype Pillow holds per channel) as viewers show a file with this
+    EXIF block (`PIL.ImageOps.exif_transpose`, channel by channel)."""
+    if not exif:
         return arr
+
+    def one(plane: np.ndarray) -> np.ndarray:
+        im = Image.fromarray(plane)
+        im.info["exif"] = exif
+        return np.asarray(ImageOps.exif_transpose(im))
+
     if arr.ndim == 2:
-        return np.asarray(Image.fromarray(arr).transpose(method))
-    return np.stack(
-        [np.asarray(Image.fromarray(arr[..., c]).transpose(method)) for c in range(arr.shape[-1])],
-        axis=-1,
-    )
+        return one(arr)
+    return np.stack([one(arr[..., c]) for c in range(arr.shape[-1])], axis=-1)
 
 
 def _alpha(path: Path) -> np.ndarray | None:
@@ -186,13 +180,13 @@ def upscale_image(sr_fn: Any, path: Path, scale: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "alpha dropped": it is put back below
         rgb, gray = read_image(path)
-    orientation = _orientation(path)
-    rgb = _orient(rgb, orientation)
+    exif = _exif(path)
+    rgb = _orient(rgb, exif)
     sr = np.clip(np.asarray(sr_fn(rgb), np.float32), 0.0, 1.0)
     out = sr.mean(axis=-1, keepdims=True) if gray else sr
     alpha = _alpha(path)
     if alpha is not None:
-        alpha = _orient(alpha, orientation)
+        alpha = _orient(alpha, exif)
         h, w = sr.shape[:2]
         a = Image.fromarray(alpha).resize((w, h), Image.Resampling.BICUBIC)
         out = np.concatenate([out, np.clip(np.asarray(a), 0, 1)[..., None]], axis=-1)

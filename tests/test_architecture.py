@@ -122,3 +122,15 @@ def test_load_model_checks_before_loading(tmp_path):
         startpoints.load_model(tmp_path / "none.pth", "rfdn", 4)
     with pytest.raises(ValueError, match=r"--model and --scale are required"):
         startpoints.load_model(tmp_path / "none.pth")
+
+
+def test_console_scripts_load_their_mains():
+    """Every `[project.scripts]` entry (jaxsr-train, jaxsr-experiment, ...) names a function."""
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"jaxsr-train", "jaxsr-experiment", "jaxsr-evaluate", "jaxsr-upscale"} <= set(scripts)
+    for name, target in scripts.items():
+        module, func = target.split(":")
+        assert callable(getattr(importlib.import_module(module), func)), name

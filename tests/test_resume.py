@@ -34,7 +34,7 @@ RECIPES = {
     ),
     "sls_search": ("tiny_sls", "steps=48,lr=0.01", {}, "", 15, "budget_met"),
     "l1_filter_finetune": ("tiny_l1", "steps=12", {}, "finetune", 5, None),
-    "fmp_search": ("tiny_fmp", "search=40,steps=12,reg=1.0", {}, "search", 6, "converged"),
+    "fmp_search": ("tiny_fmp", "search=40,steps=4,reg=1.0", {}, "search", 6, "converged"),
 }
 
 

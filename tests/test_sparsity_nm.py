@@ -41,7 +41,7 @@ kernels = st.builds(
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(w=kernels, m=st.sampled_from([1, 2, 3, 4, 8, 16]), data=st.data())
 def test_mask_ranks_units_match_reference(w, m, data):
     n = data.draw(st.integers(0, m))

@@ -15,7 +15,7 @@ from pathlib import Path
 from absl import app, flags
 
 from jaxsr import compile_cache, workdir_lock
-from jaxsr.cli import fail, interrupted, quiet_logs
+from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
 from jaxsr.experiment import report, runner
 from jaxsr.experiment.spec import load_spec
 
@@ -69,7 +69,10 @@ def main(argv: list[str]) -> None:
         fail(e)
 
 
-if __name__ == "__main__":
-    from jaxsr.cli import parse_flags
-
+def run() -> None:
+    """The `jaxsr-experiment` console script (= `python -m jaxsr.experiment`)."""
     app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()

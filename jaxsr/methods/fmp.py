@@ -85,11 +85,11 @@ def default_config(name: str) -> ml_collections.ConfigDict:
 
 
 def _flat(tree: Any) -> dict[str, Any]:
-    return {"/".join(k): v for k, v in traverse_util.flatten_dict(tree).items()}
+    return traverse_util.flatten_dict(tree, sep="/")
 
 
 def _nest(flat: dict[str, Any]) -> dict:
-    return traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
+    return traverse_util.unflatten_dict(flat, sep="/")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

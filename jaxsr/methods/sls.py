@@ -155,7 +155,7 @@ def layers(cfg: Any) -> dict[str, tuple[int, ...]]:
 
     rules = rules_for(cfg.model.name, cfg.sls.get("rules"), NM_RULES, "sls.rules")
     params = models.abstract_params(build_model(cfg))
-    flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(params).items()}
+    flat = {k: v.shape for k, v in traverse_util.flatten_dict(params, sep="/").items()}
     try:
         selected = prunable_paths(params, rules)
     except ValueError as e:
@@ -206,11 +206,11 @@ def layer_costs(
 
 
 def _nest(flat: dict[str, Any]) -> dict:
-    return traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
+    return traverse_util.unflatten_dict(flat, sep="/")
 
 
 def _flat(tree: Any) -> dict[str, Any]:
-    return {"/".join(k): v for k, v in traverse_util.flatten_dict(tree).items()}
+    return traverse_util.flatten_dict(tree, sep="/")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

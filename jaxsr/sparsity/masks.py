@@ -88,7 +88,7 @@ def report_table(report: dict[str, Any]) -> str:
 def save(path: str | os.PathLike, masks: dict) -> None:
     """Write masks as a compressed .npz ('/'-joined paths as keys), atomically."""
     path = Path(path)
-    flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(masks).items()}
+    flat = {k: np.asarray(v) for k, v in traverse_util.flatten_dict(masks, sep="/").items()}
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, **flat)
     os.replace(tmp, path)
@@ -97,4 +97,4 @@ def save(path: str | os.PathLike, masks: dict) -> None:
 def load(path: str | os.PathLike) -> dict:
     """Masks written by `save` (e.g. `round_02/masks.npz`, `final_model/masks.npz`)."""
     with np.load(path) as z:
-        return traverse_util.unflatten_dict({tuple(k.split("/")): z[k] for k in z.files})
+        return traverse_util.unflatten_dict({k: z[k] for k in z.files}, sep="/")

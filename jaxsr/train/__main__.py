@@ -14,11 +14,13 @@ step). Compiled programs go to the persistent cache of `jaxsr.compile_cache`
 
 from __future__ import annotations
 
+import json
+
 from absl import app, flags
 from ml_collections import config_flags
 
 from jaxsr import compile_cache, train
-from jaxsr.cli import fail, interrupted, quiet_logs
+from jaxsr.cli import fail, interrupted, parse_config_flags, quiet_logs
 from jaxsr.train import stages
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (path[:variant])")
@@ -50,8 +52,6 @@ def main(argv: list[str]) -> None:
     except Exception as e:
         fail(e, code=2)
     if _CHECK.value:
-        import json
-
         print(json.dumps(checked))
         return
     try:
@@ -62,8 +62,11 @@ def main(argv: list[str]) -> None:
         fail(e)
 
 
-if __name__ == "__main__":
-    from jaxsr.cli import parse_config_flags
-
+def run() -> None:
+    """The `jaxsr-train` console script (= `python -m jaxsr.train`)."""
     flags.mark_flag_as_required("config")
     app.run(main, flags_parser=parse_config_flags)
+
+
+if __name__ == "__main__":
+    run()
