@@ -27,10 +27,21 @@ if "JAXSR_COMPILE_CACHE" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["JAXSR_COMPILE_CACHE"], True)
 
 
+# the longest (> 1 min on 2 cores), scheduled before the other slow tests
+LONGEST = ("test_fmp.py::test_table1", "test_devices.py::", "test_resume.py::")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first (stable within each kind): with several xdist workers the long ones
-    start at once instead of ending the run one by one."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest tests first, then the other slow ones, then the rest (stable within each
+    kind): xdist's workers (`--dist=worksteal`) start the long ones at once and take the
+    short ones from each other's queues at the end, instead of ending on one long test."""
+
+    def rank(item: pytest.Item) -> int:
+        if any(k in item.nodeid for k in LONGEST):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -55,9 +55,9 @@ def fan_in_init(scale: float, distribution: str) -> Initializer:
     """`flax.linen.initializers.variance_scaling(scale, "fan_in", distribution)` for HWIO
     conv kernels (`distribution` "uniform" or "normal"), the same values bit for bit, drawn
     as one flat vector and reshaped: XLA:CPU compiles a rank-4 threefry draw in 1-10 s and a
-    rank-1 one in ~0.2 s (BENCHMARKS.md, "Compilation"), and partitionable threefry (JAX's
-    default) numbers the elements in row-major order, so the bits are the same
-    (tests/test_layers.py checks it against flax)."""
+    rank-1 one in ~0.2 s (BENCHMARKS.md, "Compilation: random init"), and partitionable
+    threefry (JAX's default) numbers the elements in row-major order, so the bits are the
+    same (tests/test_layers.py checks it against flax)."""
     if distribution not in ("uniform", "normal"):
         raise ValueError(f"distribution={distribution!r}; known: uniform, normal")
 
