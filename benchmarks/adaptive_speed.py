@@ -141,7 +141,7 @@ def main() -> None:
             json.dumps({"candidates": names, "images": len(images), "rows": rows}, indent=2) + "\n"
         )
     if a.plot:
-        from jaxsr.plots import psnr_time_plot
+        from jaxsr.figures import psnr_time_plot
 
         pts = [
             {

@@ -21,7 +21,7 @@ General100), HR 64 (LR 16) patches to fit the CPU, batch 16, the paper's Adam an
   nothing moves them; `pruning.freeze=update`, jaxsr's DUPru before issue 26 — its three
   records were made then, by code that did exactly this).
 
-Why p and EPS (`python -m jaxsr.weight_stats MODEL_DIR` on the residual-block convs;
+Why p and EPS (`python -m jaxsr.weight_stats --weights=MODEL_DIR` on the residual-block convs;
 EPS was fixed from a 750-step dense pilot of seed 0, which gave the same quantiles to 2
 digits; the numbers here are of this experiment's UPru seed 0): after round 1 (600 dense
 steps) the weights have median |w| 7.5e-3 and rms 1.17e-2; their 2 % quantile is 2.9e-4 (per

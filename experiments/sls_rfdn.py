@@ -11,7 +11,7 @@ re-ranking every R = 3 steps (the code's 2000 / 1000 of 300k iterations, scaled 
 lr halved at 2/3, scores at Adam lr 1e-3 (the paper's 1e-4 measured in RESULTS.md). Targets
 1/4, 1/8, 1/16 of the pruned convs' MACs; ablations at 1/8 without the priority ordering
 (POP) and without annealing (lambda fixed at the final lambda of the annealed 1/8 run, as the
-paper's Table 3); and SLS at the MACs the uniform baselines really keep (`jaxsr.results_table
+paper's Table 3); and SLS at the MACs the uniform baselines really keep (`jaxsr.report
 --ratio` of each one-shot model), the comparison at equal MACs. One seed, except the 1/8
 ablations: seeds 0-2 of SLS, no POP and no annealing (seed 0 put no POP 0.08 dB below SLS on
 B100; the equal-MACs pairs differ by 0.5 dB or more). Earlier version (RESULTS.md history,
@@ -37,7 +37,7 @@ def final_lambda(workdir: Path) -> float:
 
 def kept_ratio(workdir: Path) -> float:
     """Kept / dense MACs of the masked convs of a finished N:M run's model."""
-    from jaxsr.results_table import masked_macs_ratio
+    from jaxsr.experiment.tables import masked_macs_ratio
 
     return round(masked_macs_ratio(workdir / "final_model"), 6)
 

@@ -1,7 +1,10 @@
-"""Small helpers shared by the command-line entry points: quiet logs, one-line errors.
+"""What every jaxsr command-line entry point shares: `main` (absl flags, quiet logs,
+one-line errors, exit codes) and the config-flag helpers.
 
-Exit codes of every jaxsr CLI (train, evaluate, upscale, experiment, convert, complexity,
-results_table, results_md, weight_stats):
+A CLI module defines its absl flags at import and calls `cli.main(body)`; `body()` reads the
+flags, checks its input inside `with cli.checking():` (an error there is bad input, exit 2,
+before any compute) and then does its work (an error is exit 1). Exit codes of every jaxsr
+CLI (train, evaluate, upscale, experiment, report, convert, complexity, weight_stats):
 
     0    done
     1    a failure while running (divergence, a busy workdir, a full disk, a stale file)
@@ -11,11 +14,12 @@ results_table, results_md, weight_stats):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -167,6 +171,45 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
+class BadInput(Exception):
+    """An error in a CLI's input (flags, files, config), found before any compute: exit 2."""
+
+
+@contextlib.contextmanager
+def checking() -> Iterator[None]:
+    """A block of input checks: an error raised inside is bad input (exit 2)."""
+    try:
+        yield
+    except (KeyboardInterrupt, BadInput):
+        raise
+    except Exception as e:
+        raise BadInput(e) from e
+
+
+def main(body: Callable[[], None], *, config: bool = False, stopped: str = "stopped") -> None:
+    """Run a CLI: absl parses the flags its module defined (a bad, unknown or missing flag,
+    or with `config` a bad config file, key or value: one line, exit 2), positional
+    arguments are refused, logs are quieted, then `body()` runs. An error raised in a
+    `checking()` block exits 2, any other error 1, Ctrl-C / SIGTERM 130 (`stopped`: what the
+    user should know then, e.g. that rerunning resumes)."""
+    from absl import app
+
+    def run(argv: list[str]) -> None:
+        quiet_logs()
+        if len(argv) > 1:
+            fail(f"unexpected arguments: {argv[1:]}", code=EXIT_BAD_INPUT)
+        try:
+            body()
+        except KeyboardInterrupt:
+            interrupted(stopped)
+        except BadInput as e:
+            fail(e.args[0] if e.args and isinstance(e.args[0], BaseException) else e, 2)
+        except Exception as e:
+            fail(e)
+
+    app.run(run, flags_parser=parse_config_flags if config else parse_flags)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl `flags_parser` of the CLIs without a config: a bad, unknown or missing flag is
     one line and exit 2 (absl's own parser prints usage and exits 1)."""
@@ -177,12 +220,6 @@ def parse_flags(argv: list[str]) -> list[str]:
     except flags.Error as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         fail(lines[0] if lines else type(e).__name__, code=EXIT_BAD_INPUT)
-
-
-def usage_error(message: str) -> int:
-    """A hand-parsed CLI's bad arguments: one line, exit code 2."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    return EXIT_BAD_INPUT
 
 
 def parse_config_flags(argv: list[str]) -> list[str]:

@@ -26,8 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsr import model_dir, models
-from jaxsr.cli import fail, quiet_logs
+from jaxsr import cli, model_dir, models
 from jaxsr.models.layers import Conv2d
 from jaxsr.sparsity.nm import group_view
 
@@ -223,14 +222,11 @@ def report(
     )
 
 
-def main(argv: list[str]) -> None:
+def main() -> None:
     from absl import flags
 
-    quiet_logs()
     f = flags.FLAGS
-    if len(argv) > 1:
-        fail(f"unexpected arguments: {argv[1:]}", code=2)
-    try:
+    with cli.checking():
         if bool(f.model) == bool(f.weights):
             raise ValueError("give --model (a registry name) or --weights (a model directory)")
         if f.model:
@@ -245,24 +241,21 @@ def main(argv: list[str]) -> None:
             shape = (int(parts[0]), int(parts[1]))
         if f.scale <= 0:
             raise ValueError(f"--scale={f.scale} must be > 0")
-    except Exception as e:
-        fail(e, code=2)
-    try:
-        if f.weights:
-            print(pruned_report(f.weights, shape).table())
-        else:
-            print(report(f.model, f.scale, shape).table())
-    except Exception as e:
-        fail(e)
+    if f.weights:
+        print(pruned_report(f.weights, shape).table())
+    else:
+        print(report(f.model, f.scale, shape).table())
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def run() -> None:
+    from absl import flags
 
     flags.DEFINE_string("model", None, "registry name (dense counts)")
     flags.DEFINE_string("weights", None, "model directory (non-zero counts: masks, N:M)")
     flags.DEFINE_integer("scale", 4, "upscaling factor")
     flags.DEFINE_string("lr_shape", None, "LR HxW, default: 1280x720 output")
-    from jaxsr.cli import parse_flags
+    cli.main(main)
 
-    app.run(main, flags_parser=parse_flags)
+
+if __name__ == "__main__":
+    run()

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 from flax import traverse_util
 
-from jaxsr import files, model_dir, models
-from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
+from jaxsr import cli, files, model_dir, models
 
 DIV2K_MEAN = np.array([0.4488, 0.4371, 0.4040], np.float32)
 
@@ -222,40 +221,30 @@ def check_args(f: Any) -> dict[str, Any]:
     return parse_overrides(f.override)
 
 
-def main(argv: list[str]) -> None:
+def main() -> None:
     from absl import flags
 
-    quiet_logs()
     f = flags.FLAGS
-    if len(argv) > 1:
-        fail(f"unexpected arguments: {argv[1:]}", code=2)
-    try:
+    with cli.checking():
         overrides = check_args(f)
-    except Exception as e:
-        fail(e, code=2)
-    try:
-        _, params, notes = import_torch(f.torch, f.model, f.scale, **overrides)
-        model_dir.check_finite(params, f.torch)
-        out = model_dir.save_model(
-            f.out,
-            params,
-            models.spec(f.model).name,
-            f.scale,
-            overrides,
-            source=str(Path(f.torch).resolve()),
-            overwrite=f.overwrite,
-        )
-    except KeyboardInterrupt:
-        interrupted("conversion stopped; nothing written")
-    except Exception as e:
-        fail(e)
+    _, params, notes = import_torch(f.torch, f.model, f.scale, **overrides)
+    model_dir.check_finite(params, f.torch)
+    out = model_dir.save_model(
+        f.out,
+        params,
+        models.spec(f.model).name,
+        f.scale,
+        overrides,
+        source=str(Path(f.torch).resolve()),
+        overwrite=f.overwrite,
+    )
     for n in notes:
         print(f"note: {n}")
     print(f"wrote {out} ({models.num_params(params):,} params)")
 
 
 def run() -> None:
-    from absl import app, flags
+    from absl import flags
 
     flags.DEFINE_string("model", None, "registry name, e.g. rfdn", required=True)
     flags.DEFINE_integer("scale", 4, "upscaling factor")
@@ -264,7 +253,7 @@ def run() -> None:
     flags.DEFINE_multi_string("override", [], "model field override key=value")
     flags.DEFINE_bool("overwrite", False, "replace an existing output directory")
 
-    app.run(main, flags_parser=parse_flags)
+    cli.main(main, stopped="conversion stopped; nothing written")
 
 
 if __name__ == "__main__":

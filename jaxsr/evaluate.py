@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxsr import compile_cache, files, model_dir, models, startpoints
+from jaxsr import cli, compile_cache, files, model_dir, models, startpoints
 from jaxsr.adaptive import Ensemble, tiles
-from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
 from jaxsr.convert import parse_overrides
 from jaxsr.data.benchmark import load_set
 from jaxsr.data.imresize import upscale
@@ -229,48 +228,38 @@ def check_args(f: Any) -> list[str]:
     return sets
 
 
-def main(argv: list[str]) -> None:
+def main() -> None:
     from absl import flags
 
-    quiet_logs()
     compile_cache.enable()  # one compile per image shape, reused by later runs
     f = flags.FLAGS
-    if len(argv) > 1:
-        fail(f"unexpected arguments: {argv[1:]}", code=2)
-    try:
+    with cli.checking():
         sets = check_args(f)
         overrides = parse_overrides(f.override)
-    except Exception as e:
-        fail(e, code=2)
-    try:
-        if is_estimator(f.weights):
-            res = evaluate_adaptive(
-                f.weights, f.data, sets, parse_betas(f.beta or "0"), f.alone, f.blend, f.save_images
-            )
-        else:
-            res = evaluate(
-                f.model,
-                f.scale,
-                f.weights,
-                f.data,
-                sets,
-                f.save_images,
-                overrides,
-                f.tile,
-                f.overlap,
-                f.max_pixels,
-            )
-        if f.json:
-            write_text_atomic(f.json, json.dumps(res, indent=2) + "\n")
-            print(f"wrote {f.json}")
-    except KeyboardInterrupt:
-        interrupted("evaluation stopped; no JSON written")
-    except Exception as e:
-        fail(e)
+    if is_estimator(f.weights):
+        res = evaluate_adaptive(
+            f.weights, f.data, sets, parse_betas(f.beta or "0"), f.alone, f.blend, f.save_images
+        )
+    else:
+        res = evaluate(
+            f.model,
+            f.scale,
+            f.weights,
+            f.data,
+            sets,
+            f.save_images,
+            overrides,
+            f.tile,
+            f.overlap,
+            f.max_pixels,
+        )
+    if f.json:
+        write_text_atomic(f.json, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {f.json}")
 
 
 def run() -> None:
-    from absl import app, flags
+    from absl import flags
 
     flags.DEFINE_string("model", None, "registry name (or 'bicubic'); optional with a model dir")
     flags.DEFINE_integer("scale", None, "upscaling factor; optional with a model dir")
@@ -287,7 +276,7 @@ def run() -> None:
     flags.DEFINE_bool("alone", False, "adaptive ensembles: also every candidate alone")
     flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
 
-    app.run(main, flags_parser=parse_flags)
+    cli.main(main, stopped="evaluation stopped; no JSON written")
 
 
 if __name__ == "__main__":

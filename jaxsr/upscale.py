@@ -40,9 +40,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from jaxsr import compile_cache, files, startpoints
+from jaxsr import cli, compile_cache, files, startpoints
 from jaxsr.adaptive import Ensemble, choice_map
-from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
 from jaxsr.convert import parse_overrides
 from jaxsr.data.images import IMAGE_SUFFIXES, read_image
 from jaxsr.evaluate import is_estimator, parse_betas
@@ -260,16 +259,12 @@ class AdaptiveFn:
         )
 
 
-def main(argv: list[str]) -> None:
+def main() -> None:
     from absl import flags
-
-    quiet_logs()
 
     compile_cache.enable()  # one compile per image shape, reused by later runs
     f = flags.FLAGS
-    if len(argv) > 1:
-        fail(f"unexpected arguments: {argv[1:]}", code=2)
-    try:
+    with cli.checking():
         inputs = find_inputs(f.input)
         for p in inputs:
             check_readable(p)
@@ -309,34 +304,27 @@ def main(argv: list[str]) -> None:
         jobs = plan(inputs, out, scale, f.overwrite, extras, f.skip_existing)
         out.mkdir(parents=True, exist_ok=True)  # every check passed
         remove_temporaries(jobs, extras)
-    except Exception as e:
-        fail(e, code=2)
     if len(jobs) < len(inputs):
         print(f"--skip_existing: {len(inputs) - len(jobs)} of {len(inputs)} image(s) done before")
-    try:
-        if adaptive:
-            sr_fn = AdaptiveFn(ens, beta)
-            run_jobs(sr_fn, jobs, scale, after=sr_fn.write_extras)
-        else:
-            sr_fn = Predictor(
-                module,
-                params,
-                scale,
-                f.tile,
-                f.overlap,
-                f.max_pixels,
-                cache_dir=compile_cache.enabled_dir(),
-            )
-            run_jobs(sr_fn, jobs, scale)
-        print(f"wrote {len(jobs)} image(s) to {out}")
-    except KeyboardInterrupt:
-        interrupted("stopped; the images written so far are complete")
-    except Exception as e:
-        fail(e)
+    if adaptive:
+        sr_fn = AdaptiveFn(ens, beta)
+        run_jobs(sr_fn, jobs, scale, after=sr_fn.write_extras)
+    else:
+        sr_fn = Predictor(
+            module,
+            params,
+            scale,
+            f.tile,
+            f.overlap,
+            f.max_pixels,
+            cache_dir=compile_cache.enabled_dir(),
+        )
+        run_jobs(sr_fn, jobs, scale)
+    print(f"wrote {len(jobs)} image(s) to {out}")
 
 
 def run() -> None:
-    from absl import app, flags
+    from absl import flags
 
     flags.DEFINE_string("input", None, "image file, folder or glob", required=True)
     flags.DEFINE_string("weights", None, "jaxsr model dir or .pth file", required=True)
@@ -352,7 +340,7 @@ def run() -> None:
     flags.DEFINE_string("beta", "0", "adaptive ensembles: eq. 8 beta (0: most accurate)")
     flags.DEFINE_integer("blend", None, "adaptive ensembles: cross-fade (LR px; default: trained)")
 
-    app.run(main, flags_parser=parse_flags)
+    cli.main(main, stopped="stopped; the images written so far are complete")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Weight-magnitude distribution of a model's prunable params: what a pruning rate or a
 freeze threshold (DUPru's EPS) will touch.
 
-    python -m jaxsr.weight_stats MODEL_DIR [--rules='body_\\d+/conv[12]/kernel']
+    python -m jaxsr.weight_stats --weights=MODEL_DIR [--rules='body_\\d+/conv[12]/kernel']
 
 Prints, over the selected weights (default: the model's prunable rules), the |w| quantiles,
 the fraction below candidate thresholds, and per layer the median and the 2 % quantile.
@@ -9,14 +9,12 @@ the fraction below candidate thresholds, and per layer the median and the 2 % qu
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from jaxsr import model_dir
-from jaxsr.cli import usage_error
+from jaxsr import cli, model_dir
 from jaxsr.sparsity.selection import path_str, prunable_paths, rules_for
 
 QUANTILES = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
@@ -50,25 +48,28 @@ def summary(mags: dict[str, np.ndarray], nonzero_only: bool = True) -> dict[str,
     }
 
 
-def main(argv: list[str]) -> int:
+def main() -> None:
+    from absl import flags
 
-    args = [a for a in argv if not a.startswith("--rules=")]
-    rules = [a.split("=", 1)[1] for a in argv if a.startswith("--rules=")]
-    usage = "usage: python -m jaxsr.weight_stats MODEL_DIR [--rules=REGEX]"
-    if len(args) != 1 or args[0].startswith("-"):
-        return usage_error(f"{' '.join(argv) or 'no arguments'}: {usage}")
-    try:
-        _, params, meta = model_dir.load_model(args[0])
-    except (OSError, ValueError) as e:
-        return usage_error(str(e).splitlines()[0])
-    s = summary(magnitudes(params, rules_for(meta["model"], rules or None)))
+    f = flags.FLAGS
+    with cli.checking():
+        _, params, meta = model_dir.load_model(f.weights)
+        rules = rules_for(meta["model"], f.rules or None)
+    s = summary(magnitudes(params, rules))
     print(f"{s['count']} non-zero selected weights, rms |w| {s['rms']:.3g}")
     print("quantiles of |w|: " + ", ".join(f"{q:g}: {v:.2e}" for q, v in s["quantiles"].items()))
     print("fraction below:   " + ", ".join(f"{t:g}: {v:.4f}" for t, v in s["below"].items()))
     for p, (med, q2) in s["layers"].items():
         print(f"  {p:<36} median {med:.2e}  2% quantile {q2:.2e}")
-    return 0
+
+
+def run() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("weights", None, "jaxsr model directory", required=True)
+    flags.DEFINE_multi_string("rules", [], "prunable-path regex (default: the model's rules)")
+    cli.main(main)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run()

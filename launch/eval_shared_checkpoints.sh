@@ -19,4 +19,4 @@ carn_m 2 carn_m_x234.pth
 carn_m 3 carn_m_x234.pth
 carn_m 4 carn_m_x234.pth
 LIST
-python -m jaxsr.summarize "$OUT"/rfdn_x4.json "$OUT"/imdn_x{2,3,4}.json "$OUT"/carn_m_x{2,3,4}.json
+python -m jaxsr.report --evals="$OUT"/rfdn_x4.json,"$OUT"/imdn_x2.json,"$OUT"/imdn_x3.json,"$OUT"/imdn_x4.json,"$OUT"/carn_m_x2.json,"$OUT"/carn_m_x3.json,"$OUT"/carn_m_x4.json

@@ -317,7 +317,7 @@ def test_config_errors_name_the_key(tiny_ensemble, tmp_path):
         check(cfg)
     cfg = _estimator_config([str(root / "edsr"), "bicubic"], 5)
     cfg.method = "dense"  # an estimator is no SR model to train densely
-    with pytest.raises(ValueError, match="is an estimator, not an SR model"):
+    with pytest.raises(ValueError, match="estimator model, config.method='dense' trains sr models"):
         check(cfg)
 
 

@@ -133,25 +133,42 @@ def test_results_md_replaces_marked_sections(tmp_path):
     (folder / "report.md").write_text("table\n\n![plot](pareto.png)\n\nRecords: `runs/*.json`.\n")
     md = tmp_path / "RESULTS.md"
     md.write_text("# R\n\n<!-- begin results/x -->\nold text\n<!-- end results/x -->\n\nafter\n")
-    assert results_md.main([str(md), "--check"]) == 1
-    assert results_md.main([str(md)]) == 0
+    with pytest.raises(results_md.Stale, match="is stale"):
+        results_md.update(md, check=True)
+    assert "old text" in md.read_text()  # --check writes nothing
+    assert results_md.update(md) is True
     text = md.read_text()
     assert "old text" not in text and "![plot](results/x/pareto.png)" in text
     assert "`results/x/runs/*.json`" in text and text.endswith("<!-- end results/x -->\n\nafter\n")
-    assert results_md.main([str(md), "--check"]) == 0
+    assert results_md.update(md, check=True) is False and results_md.update(md) is False
     # a folder with a report but no (or two) sections: refused, e.g. a mangled RESULTS.md
     md.write_text("# R\n\nafter\n")
-    assert results_md.main([str(md), "--check"]) == 1 and results_md.main([str(md)]) == 1
+    for check in (True, False):
+        with pytest.raises(results_md.Stale, match="no single .* section for results/x"):
+            results_md.update(md, check)
     md.write_text("<!-- begin results/x -->\n<!-- end results/x -->\n" * 2)
     assert results_md.unplaced(md.read_text(), tmp_path) == ["results/x"]
     md.write_text("<!-- begin results/x -->\nno end\n")
     with pytest.raises(ValueError, match="has no '<!-- end results/x -->'"):
-        results_md.main([str(md)])
+        results_md.update(md)
+
+
+def test_evals_table_rows_per_set_and_bad_files(tmp_path):
+    from jaxsr.experiment.tables import evals_markdown
+
+    res = {"model": "rfdn", "scale": 4, "sets": {}}
+    res["sets"]["Set5"] = dict(num_images=5, psnr_rgb=30.1, ssim_rgb=0.85, psnr_y=32.0, ssim_y=0.9)
+    (tmp_path / "a.json").write_text(json.dumps(res))
+    rows = evals_markdown([str(tmp_path / "a.json")]).splitlines()
+    assert rows[2] == "| rfdn | x4 | Set5 | 5 | 30.100 | 0.8500 | 32.000 | 0.9000 |"
+    (tmp_path / "b.json").write_text("{}")
+    with pytest.raises(ValueError, match="b.json: not a jaxsr.evaluate --json result"):
+        evals_markdown([str(tmp_path / "b.json")])
 
 
 def test_results_md_of_the_repository_is_up_to_date():
     """RESULTS.md's generated sections equal their results folders' report.md."""
-    assert results_md.main([str(REPO / "RESULTS.md"), "--check"]) == 0
+    assert results_md.update(REPO / "RESULTS.md", check=True) is False
 
 
 SPEC = """
@@ -388,7 +405,7 @@ def test_adaptive_experiment_evaluates_every_beta_and_candidate_alone(data_dir, 
     ]
     assert f"{bic['psnr_y']:.3f} / {bic['ssim_y']:.4f} / {bic['gmacs']:.2f}" in rows[3]
     assert rows[1].endswith("| 0.00 / 1.00 |")
-    from jaxsr.results_table import adaptive_markdown  # the CLI's table of an eval JSON
+    from jaxsr.experiment.tables import adaptive_markdown  # the CLI's table of an eval JSON
 
     assert adaptive_markdown(rec["adaptive"]).splitlines()[2:] == rows
     assert (out / "adaptive.png").stat().st_size > 0 and not (out / "pareto.png").exists()
@@ -424,9 +441,7 @@ def test_adaptive_spec_refuses_a_run_that_is_no_estimator_before_training(tmp_pa
     out, work = tmp_path / "out", tmp_path / "work"
     r = _experiment(spec, out, work)
     assert r.returncode != 0
-    assert "run d: config.method='dense'; an adaptive spec (betas) needs 'mse_estimator'" in (
-        r.stderr
-    )
+    assert "run d: config.method='dense' trains sr models; an adaptive spec (betas)" in r.stderr
     assert not (work / "d").exists() and not list((out / "runs").glob("*.json"))
 
 

@@ -659,8 +659,7 @@ CLIS = (
     "jaxsr.experiment",
     "jaxsr.convert",
     "jaxsr.complexity",
-    "jaxsr.results_table",
-    "jaxsr.experiment.results_md",
+    "jaxsr.report",
     "jaxsr.weight_stats",
 )
 

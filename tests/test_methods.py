@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -53,6 +54,39 @@ def test_registry_unknown_method_is_one_line_listing_known():
     assert not Path("/nonexistent/never/created").exists()
 
 
+@pytest.mark.parametrize("name", methods.known())
+def test_every_method_spec_is_complete_and_its_section_keys_are_checked(name):
+    """Every registered method: a spec naming a config file with a :demo variant that trains
+    it, a paper file of ../shared/papers, and its section's keys checked in one place."""
+    s = methods.spec(name)
+    assert s.name == name and s.title and s.exports and s.model_kind in ("sr", "estimator")
+    assert s.paper == "-" or s.paper.split()[0] in {
+        "dupru_informatica2024.md",
+        "sls_cvpr2022.md",
+        "fmp_supplementary.md",
+    }
+    cfg = load_sibling(str(REPO / s.config), Path(s.config).name).get_config("demo")
+    assert cfg.method == name
+    if s.section is None:
+        assert s.default_config() is None
+        return
+    assert s.default_config() is not s.default_config()  # a fresh copy each time
+    key = sorted(cfg[s.section])[0]
+    c = copy.deepcopy(cfg)
+    c[s.section].unknown_key = 1  # a misspelt key would otherwise be ignored
+    with pytest.raises(ValueError) as e:
+        methods.recipe(c)
+    assert str(e.value).startswith(f"config.{s.section}.unknown_key: unknown key for method")
+    c = copy.deepcopy(cfg)
+    del c[s.section][key]
+    with pytest.raises(ValueError, match=rf"^config.{s.section}.{key} is missing \(see "):
+        methods.recipe(c)
+
+
+def test_readme_method_table_is_the_registry():
+    assert methods.markdown_table() in (REPO / "README.md").read_text()
+
+
 def test_method_without_its_config_section_is_an_error():
     c = load_sibling(str(TINY), "tiny.py").get_config()
     c.method = "sr_ste"
@@ -75,7 +109,7 @@ def test_nm_config_errors_name_the_key():
         methods.recipe(c)
     c = tiny_nm()
     c.method = "sr_ste"  # an nm section made for nm_oneshot has no decay
-    with pytest.raises(ValueError, match="config.method='sr_ste' needs nm.decay"):
+    with pytest.raises(ValueError, match=r"config.nm.decay is missing \(see .*'sr_ste'"):
         methods.recipe(c)
     c = tiny_nm()
     c.nm.rules = ((r".*/kernel",),)
@@ -231,12 +265,9 @@ def test_stage_driver_runs_skips_and_passes_outputs(data_dir, tmp_path):
         Stage("c", 1, third),
     ]
     mod = type(sys)("fake_method")
-    mod.SECTION = None
-    mod.check_config = lambda cfg: None
-    mod.recipe = lambda cfg: stages
-    mod.default_config = lambda name: None
+    mod.SPEC = methods.MethodSpec("fake", "a test recipe", "-", "-", "params", lambda c: stages)
     sys.modules["fake_method"] = mod
-    methods.register("fake", "fake_method")
+    methods.register("fake", "fake_method")  # the module's SPEC
     c = load_sibling(str(TINY), "tiny.py").get_config()
     c.data.data_dir, c.method = str(data_dir), "fake"
     reps = train.run(c, tmp_path / "w", quiet=True)

@@ -71,7 +71,7 @@ def test_macs_term_equals_complexity_of_the_exported_model(tmp_path, feat):
     unpruned = rep.dense_macs - method.dense_cost
     assert kept + unpruned == pytest.approx(rep.macs, rel=1e-6)
     assert method.dense_cost + unpruned == pytest.approx(rep.dense_macs, rel=1e-9)
-    from jaxsr.results_table import masked_macs_ratio
+    from jaxsr.experiment.tables import masked_macs_ratio
 
     assert masked_macs_ratio(d) == pytest.approx(kept / method.dense_cost, rel=1e-6)
     rows = {r["layer"]: r for r in layer_table(d, 4)}
@@ -81,7 +81,7 @@ def test_macs_term_equals_complexity_of_the_exported_model(tmp_path, feat):
     kept_g = sum(r["gmacs"] for r in rows.values())
     assert kept_g * 1e9 + unpruned == pytest.approx(rep.macs, rel=1e-6)
     assert not any(r["last"] for r in rows.values())  # MSRResNet's conv_last is not pruned
-    from jaxsr.plots import layer_n_plot
+    from jaxsr.figures import layer_n_plot
 
     png = layer_n_plot(list(rows.values()), tmp_path / "fig6.png", "t", uniform_n=2)
     assert png.stat().st_size > 0

@@ -29,7 +29,7 @@ from flax import traverse_util
 from jaxsr import complexity
 from jaxsr.channels import surgery
 from jaxsr.channels.graph import ChannelGraph, ChannelGroup, trace
-from jaxsr.channels.selection import select_groups
+from jaxsr.channels.group_rules import select_groups
 
 
 def _flat(params: Any) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsr.data.images import check_gray_match, list_images, mod_crop, read_image
+from jaxsr.data.images import list_images, mod_crop, read_image, read_lr
 from jaxsr.data.imresize import downscale
 
 
@@ -75,12 +75,6 @@ def load_set(root: str | os.PathLike, set_name: str, scale: int) -> BenchmarkSet
             lr_path = next((c for c in cands if c.is_file()), None)
             if lr_path is None:
                 raise FileNotFoundError(f"{cands[0]}: missing LR image for {hr_path}")
-            lr, lr_gray = read_image(lr_path)
-            if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
-                raise ValueError(
-                    f"{lr_path}: LR size {lr.shape[1]}x{lr.shape[0]} x{scale} does not match "
-                    f"mod-cropped HR {hr_path} size {hr.shape[1]}x{hr.shape[0]}"
-                )
-            check_gray_match(hr_path, hr_gray, lr_path, lr_gray)
+            lr = read_lr(lr_path, scale, hr_path, hr, hr_gray)
         pairs.append(Pair(hr_path.stem, hr, lr))
     return BenchmarkSet(set_name, scale, pairs, "generated" if generated else "files")

@@ -13,7 +13,6 @@ Every reader of the project (benchmark sets, TFDS builders) goes through `read_i
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -25,8 +24,6 @@ IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm")
 _GRAY_MODES = ("1", "L", "LA", "La")
 _ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
 _GRAY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-# Pillow's unpacker suffix that reads the *other* byte of each 16-bit sample ("N" is native).
-_SWAP_16 = {"B": "L", "L": "B", "N": "B" if sys.byteorder == "little" else "L"}
 
 
 class _Unsupported(ValueError):
@@ -39,62 +36,60 @@ def to_uint8_16(v: np.ndarray) -> np.ndarray:
     return ((v * 2 + 257) // 514).astype(np.uint8)
 
 
-def _rawmodes(im: Image.Image) -> list[str]:
-    """The rawmode (sample layout in the file) of each decoder tile, before `load()`."""
-    out = []
-    for tile in im.tile:
-        args = tile.args
-        out.append(args if isinstance(args, str) else str(args[0]) if args else "")
+_PNG_CHANNELS = {2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel (multi-channel)
+
+
+def _wide_channels(im: Image.Image, path: Path) -> int | None:
+    """Samples per pixel of a 16-bit multi-channel file (colour, or gray+alpha: 2), which
+    Pillow (no such mode) opens keeping only the high byte of each; None for any other file.
+    PNG: its IHDR's bit depth and colour type; TIFF: BitsPerSample; PPM: maxval > 255."""
+    if im.mode not in ("RGB", "RGBA", "LA"):
+        return None
+    if im.format == "PNG":
+        with open(path, "rb") as f:
+            head = f.read(26)
+        wide = len(head) == 26 and head[24] == 16
+        return _PNG_CHANNELS.get(head[25]) if wide else None
+    if im.format == "TIFF":
+        if any(int(b) > 8 for b in np.atleast_1d(im.tag_v2.get(258, 8))):
+            return int(im.tag_v2.get(277, len(im.getbands())))
+        return None
+    if im.format == "PPM" and _opencv(path).dtype == np.uint16:
+        return 3
+    return None
+
+
+def _opencv(path: Path) -> np.ndarray:
+    """The file's samples as OpenCV decodes them (`IMREAD_UNCHANGED`: uint16 kept; colour
+    in BGR(A) order)."""
+    import cv2
+
+    out = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if out is None:
+        raise ValueError("OpenCV cannot decode it")
     return out
 
 
-def _with_rawmode(im: Image.Image, rawmode: str) -> None:
-    """Make Pillow decode `im` (not yet loaded) with another unpacker; the decoder itself
-    (inflate, PNG filters, interlacing, libtiff) is unchanged: only how the decoded bytes of a
-    pixel are stored differs."""
-    im.tile = [
-        t._replace(args=rawmode if isinstance(t.args, str) else (rawmode, *t.args[1:]))
-        for t in im.tile
-    ]
-
-
-def _wide_color(path: Path, rawmode: str) -> np.ndarray:
-    """uint16 samples (H, W, C) of a 16-bit colour or gray+alpha file.
-
-    Pillow has no 16-bit multi-channel mode: it opens such files as RGB/RGBA keeping only the
-    high byte of each sample (`RGB;16B` etc.). Its own decoder is run a second time with the
-    unpacker that keeps the low byte instead (`RGB;16L` for big-endian data), and the two are
-    combined. For 16-bit gray+alpha (4 bytes a pixel), the 8-bit `RGBA` unpacker returns the
-    four bytes as they are.
-    """
-    base, _, order = rawmode.partition(";16")
-    if base == "LA" and order == "B":
-        with Image.open(path) as im:
-            _with_rawmode(im, "RGBA")
-            im.load()
-            b = np.asarray(im).astype(np.uint16)
-        return np.stack([b[..., 0] << 8 | b[..., 1], b[..., 2] << 8 | b[..., 3]], axis=-1)
-    if base not in ("RGB", "RGBA") or order not in _SWAP_16:
-        raise _Unsupported(f"unsupported 16-bit sample layout {rawmode!r}")
-    with Image.open(path) as im:
-        im.load()
-        hi = np.asarray(im).astype(np.uint16)
-    with Image.open(path) as im:
-        _with_rawmode(im, f"{base};16{_SWAP_16[order]}")
-        im.load()
-        lo = np.asarray(im).astype(np.uint16)
-    if hi.shape != lo.shape:
-        raise _Unsupported(f"cannot decode the 16-bit samples ({rawmode})")
-    return hi << 8 | lo
+def _wide_color(path: Path, channels: int) -> np.ndarray:
+    """uint16 samples (H, W, `channels`) of a 16-bit colour or gray+alpha file, RGB(A) order,
+    decoded by OpenCV (Pillow has no 16-bit multi-channel mode)."""
+    v = _opencv(path)
+    want = 4 if channels == 2 else channels  # OpenCV expands gray+alpha to BGRA
+    if v.dtype != np.uint16 or v.ndim != 3 or v.shape[-1] != want:
+        raise _Unsupported(f"unsupported 16-bit sample layout {v.dtype} {v.shape}")
+    rgb = v[..., 2::-1]  # BGR(A) -> RGB
+    if channels == 2:
+        return np.stack([rgb[..., 0], v[..., 3]], axis=-1)
+    return np.concatenate([rgb, v[..., 3:]], axis=-1)
 
 
 def _decode(path: Path) -> tuple[np.ndarray, bool, str | None]:
     """(uint8 (H, W, 1 or 3), stored as gray, what alpha/transparency was dropped or None)."""
     with Image.open(path) as im:
-        mode, rawmodes = im.mode, _rawmodes(im)
+        mode = im.mode
         dropped = "transparency" if "transparency" in im.info else None
-        wide_color = mode in ("RGB", "RGBA") and any(";16" in r for r in rawmodes)
-        if not wide_color:
+        wide = _wide_channels(im, path)
+        if wide is None:
             im.load()
             if mode in _GRAY16_MODES:
                 v = np.asarray(im)
@@ -110,7 +105,7 @@ def _decode(path: Path) -> tuple[np.ndarray, bool, str | None]:
             if dropped:  # RGBA, PA, P or RGB with transparency: keep the stored colours
                 return np.asarray(im.convert("RGBA"))[..., :3], False, dropped
             return np.asarray(im.convert("RGB")), False, dropped
-    wide = _wide_color(path, rawmodes[0])
+    wide = _wide_color(path, wide)
     if wide.shape[-1] == 2:
         return to_uint8_16(wide[..., :1]), True, "16-bit alpha channel (gray+alpha)"
     if wide.shape[-1] == 4:
@@ -172,6 +167,19 @@ def check_gray_match(
         rgb = "colour (RGB with unequal channels)"
         hr_is, lr_is = ("grayscale", rgb) if hr_gray else (rgb, "grayscale")
         raise ValueError(f"{hr_path}: HR is {hr_is} but its LR {lr_path} is {lr_is}")
+
+
+def read_lr(lr_path: Path, scale: int, hr_path: Path, hr: np.ndarray, hr_gray: bool) -> np.ndarray:
+    """The LR image of the (mod-cropped) HR `hr` read from `lr_path`, checked: its size x
+    `scale` is the HR's, and both are gray or both colour (`check_gray_match`)."""
+    lr, lr_gray = read_image(lr_path)
+    if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
+        raise ValueError(
+            f"{lr_path}: LR size {lr.shape[1]}x{lr.shape[0]} x{scale} does not match "
+            f"mod-cropped HR {hr_path} size {hr.shape[1]}x{hr.shape[0]}"
+        )
+    check_gray_match(hr_path, hr_gray, lr_path, lr_gray)
+    return lr
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:

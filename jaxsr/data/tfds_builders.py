@@ -48,7 +48,7 @@ from etils import epath
 from PIL import Image
 
 from jaxsr.data.benchmark import load_set, lr_folder
-from jaxsr.data.images import check_gray_match, list_images, mod_crop, read_image
+from jaxsr.data.images import list_images, mod_crop, read_image, read_lr
 from jaxsr.data.imresize import downscale
 
 # Bump whenever the example encoding or how source images are decoded changes, so that
@@ -90,16 +90,7 @@ def _example(hr_path: Path, lr_path: Path | None, scale: int) -> dict[str, Any]:
     """One example; a gray/colour mismatch between HR and LR is refused (`check_gray_match`)."""
     hr_full, hr_gray = read_image(hr_path)
     hr = mod_crop(hr_full, scale)
-    if lr_path is None:
-        lr = downscale(hr, scale)
-    else:
-        lr, lr_gray = read_image(lr_path)
-        if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
-            raise ValueError(
-                f"{lr_path}: LR size {lr.shape[1]}x{lr.shape[0]} x{scale} does not match "
-                f"mod-cropped HR {hr_path} ({hr.shape[1]}x{hr.shape[0]})"
-            )
-        check_gray_match(hr_path, hr_gray, lr_path, lr_gray)
+    lr = downscale(hr, scale) if lr_path is None else read_lr(lr_path, scale, hr_path, hr, hr_gray)
     return {"hr": _png(hr), "lr": _png(lr), "name": hr_path.stem}
 
 

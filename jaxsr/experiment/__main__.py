@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
-from jaxsr import compile_cache, workdir_lock
-from jaxsr.cli import fail, interrupted, parse_flags, quiet_logs
+from jaxsr import cli, compile_cache, workdir_lock
 from jaxsr.experiment import report, runner
 from jaxsr.experiment.spec import load_spec
 
@@ -26,13 +25,8 @@ _ONLY = flags.DEFINE_list("only", [], "run names to do now (default: all unfinis
 _REPORT = flags.DEFINE_bool("report", False, "only rewrite the results folder from its records")
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-
-    quiet_logs()
-
-    try:  # the spec, its records and runs: bad input exits 2 before anything trains
+def main() -> None:
+    with cli.checking():  # the spec, its records and runs: before anything trains
         spec = load_spec(_SPEC.value, runner.REPO)
         out = Path(_OUT.value or spec.out or f"results/{spec.name}").absolute()
         work = Path(_WORKDIRS.value or f"workdirs/{spec.name}").absolute()
@@ -40,38 +34,27 @@ def main(argv: list[str]) -> None:
             records = runner.load_records(out, spec)
             if not records:
                 raise FileNotFoundError(f"{out}/runs: no records of spec {spec.name}")
-    except KeyboardInterrupt:
-        interrupted("interrupted while checking the spec")
-    except Exception as e:
-        fail(e, code=2)
-    try:
-        with workdir_lock.hold(out, "results folder"):  # one runner (or report) per folder
-            if not _REPORT.value:
-                try:
-                    todo = runner.prepare(spec, out, work, _ONLY.value)
-                except Exception as e:
-                    fail(e, code=2)
-                compile_cache.enable()
-                records = runner.run_experiment(spec, out, work, _ONLY.value, todo=todo)
-            path = report.write(out, spec, records)
-        plain = [r for r in records if "adaptive" not in r]
-        if plain:
-            print(f"\n{spec.name}: Y-PSNR / SSIM, mean ± std over seeds\n")
-            print(report.table(plain, list(spec.sets), "y"))
-        for r in records:
-            if "adaptive" in r:
-                print(f"\n{spec.name}, {r['name']}:\n")
-                print(report.adaptive_table(r["adaptive"], list(spec.sets)))
-        print(f"\nwrote {path} ({len(records)} records; plots and CSV beside it)")
-    except KeyboardInterrupt:
-        interrupted("stopped; rerun the same command to resume")
-    except Exception as e:
-        fail(e)
+    with workdir_lock.hold(out, "results folder"):  # one runner (or report) per folder
+        if not _REPORT.value:
+            with cli.checking():
+                todo = runner.prepare(spec, out, work, _ONLY.value)
+            compile_cache.enable()
+            records = runner.run_experiment(spec, out, work, _ONLY.value, todo=todo)
+        path = report.write(out, spec, records)
+    plain = [r for r in records if "adaptive" not in r]
+    if plain:
+        print(f"\n{spec.name}: Y-PSNR / SSIM, mean ± std over seeds\n")
+        print(report.table(plain, list(spec.sets), "y"))
+    for r in records:
+        if "adaptive" in r:
+            print(f"\n{spec.name}, {r['name']}:\n")
+            print(report.adaptive_table(r["adaptive"], list(spec.sets)))
+    print(f"\nwrote {path} ({len(records)} records; plots and CSV beside it)")
 
 
 def run() -> None:
     """The `jaxsr-experiment` console script (= `python -m jaxsr.experiment`)."""
-    app.run(main, flags_parser=parse_flags)
+    cli.main(main, stopped="stopped; rerun the same command to resume")
 
 
 if __name__ == "__main__":

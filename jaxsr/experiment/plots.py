@@ -1,5 +1,5 @@
 """Plots of an experiment's records: quality vs GMACs (with the Pareto front), per-layer
-sparsity per method, training curves. Each is written atomically (`jaxsr.plots.save_figure`)."""
+sparsity per method, training curves. Each is written atomically (`jaxsr.figures.save_figure`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxsr.experiment.stats import groups, mean_std
-from jaxsr.plots import save_figure
+from jaxsr.figures import save_figure
 
 
 def _plt():

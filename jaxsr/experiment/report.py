@@ -1,6 +1,6 @@
 """A results folder from run records: `results.json`, `results.csv`, markdown tables in the
 papers' layout (mean ± sample std over seeds) and plots; `report.md` puts them together
-(what `RESULTS.md` includes, `jaxsr.experiment.results_md`).
+(what `RESULTS.md` includes, `python -m jaxsr.report --results_md`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Generate the experiment sections of RESULTS.md from results folders.
 
-    python -m jaxsr.experiment.results_md            # rewrite RESULTS.md in place
-    python -m jaxsr.experiment.results_md --check    # exit 1 if RESULTS.md is stale
+    python -m jaxsr.report --results_md            # rewrite RESULTS.md in place
+    python -m jaxsr.report --results_md --check    # exit 1 if RESULTS.md is stale
 
 A generated section sits between two marker lines naming its folder (relative to the
 repository); what is between them is replaced by the folder's `report.md`, its image links
@@ -15,11 +15,9 @@ made relative to RESULTS.md:
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from jaxsr import files
-from jaxsr.cli import usage_error
 
 _BEGIN = re.compile(r"^<!-- begin (\S+) -->$", re.M)
 _LINK = re.compile(r"(!\[[^\]]*\]\()([^)/]+)(\))")
@@ -59,34 +57,27 @@ def unplaced(text: str, root: Path) -> list[str]:
     return out + sorted({n for n in names if names.count(n) > 1} - set(out))
 
 
-def main(argv: list[str]) -> int:
+class Stale(Exception):
+    """RESULTS.md differs from what its results folders give (or a folder has no section)."""
 
-    check = "--check" in argv
-    args = [a for a in argv if a != "--check"]
-    usage = "usage: python -m jaxsr.experiment.results_md [RESULTS.md] [--check]"
-    if len(args) > 1 or any(a.startswith("-") for a in args):
-        return usage_error(f"{' '.join(argv)}: {usage}")
-    path = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "RESULTS.md"
+
+DEFAULT = Path(__file__).resolve().parents[2] / "RESULTS.md"
+
+
+def update(path: Path = DEFAULT, check: bool = False) -> bool:
+    """Regenerate the marked sections of `path` (RESULTS.md) from their folders; whether it
+    changed. `check`: write nothing, raise `Stale` if it would change. A results folder
+    without exactly one marked section is `Stale` too; a missing file FileNotFoundError."""
     if not path.is_file():
-        return usage_error(f"{path}: no such file")
+        raise FileNotFoundError(f"{path}: no such file")
     old = path.read_text()
     bad = unplaced(old, path.parent)
     if bad:
-        print(
-            f"{path}: no single '<!-- begin ... -->' section for {', '.join(bad)}", file=sys.stderr
-        )
-        return 1
+        raise Stale(f"{path}: no single '<!-- begin ... -->' section for {', '.join(bad)}")
     new = render(old, path.parent)
+    if new == old:
+        return False
     if check:
-        if new != old:
-            print(f"{path} is stale: run python -m jaxsr.experiment.results_md", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        files.write_text_atomic(path, new)
-        print(f"updated {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+        raise Stale(f"{path} is stale: run python -m jaxsr.report --results_md")
+    files.write_text_atomic(path, new)
+    return True

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jaxsr import files, metrics, model_dir, startpoints
+from jaxsr import files, methods, metrics, model_dir, startpoints
 from jaxsr.cli import config_from_flags, error_line
 from jaxsr.evaluate import evaluate, evaluate_adaptive
 from jaxsr.experiment import record
@@ -30,7 +30,6 @@ from jaxsr.interrupt import Interrupted
 from jaxsr.train import stages
 
 REPO = Path(__file__).resolve().parents[2]
-ESTIMATOR = "mse_estimator"  # the method an adaptive spec's runs must train
 FORMAT = 1
 
 
@@ -98,10 +97,11 @@ def check_run(run: Run, workdirs: Path, estimator: bool = False) -> list[str]:
         raise
     except Exception as e:
         raise ValueError(f"run {run.run_name}: {error_line(e)}") from None
-    if estimator and checked["method"] != ESTIMATOR:
+    trains = methods.spec(checked["method"]).model_kind
+    if estimator and trains != "estimator":
         raise ValueError(
-            f"run {run.run_name}: config.method={checked['method']!r}; an adaptive spec "
-            f"(betas) needs {ESTIMATOR!r} runs (configs/adaptive.py)"
+            f"run {run.run_name}: config.method={checked['method']!r} trains {trains} models; "
+            "an adaptive spec (betas) needs runs that train estimators (configs/adaptive.py)"
         )
     return [s["name"] for s in checked["stages"]]
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from jaxsr.methods.base import Method, Stage, Start
-
-SECTION = None
-
-
-def default_config(name: str) -> None:
-    del name
-
-
-def check_config(cfg: Any) -> None:
-    del cfg
+from jaxsr.methods.spec import MethodSpec
 
 
 def recipe(cfg: Any) -> list[Stage]:
     return [Stage("", int(cfg.train.steps), lambda ctx: Start(Method()))]
+
+
+SPEC = MethodSpec(
+    name="dense",
+    title="dense training (no pruning)",
+    paper="-",
+    config="configs/dense.py",
+    exports="params",
+    recipe=recipe,
+)

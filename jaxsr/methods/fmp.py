@@ -52,19 +52,17 @@ from flax import traverse_util
 from jaxsr import complexity, model_dir
 from jaxsr.channels import surgery, trace
 from jaxsr.channels.convergence import CRITERIA, Ratios, converged
-from jaxsr.channels.selection import select_groups
+from jaxsr.channels.group_rules import select_groups
 from jaxsr.methods.base import Context, Exported, Method, Stage, Start
 from jaxsr.methods.magnitude import MagnitudePruning
+from jaxsr.methods.spec import MethodSpec
 from jaxsr.optim.optimizer import make_schedule
 from jaxsr.optim.proximal import soft_threshold
 from jaxsr.sparsity import hypernet
 from jaxsr.startpoints import build_model
 
-SECTION = "fmp"
 
-
-def default_config(name: str) -> ml_collections.ConfigDict:
-    del name
+def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             "criterion": "total",
@@ -372,13 +370,7 @@ def make(cfg: Any) -> FMP:
 
 
 def check_config(cfg: Any) -> None:
-    c, known = cfg.fmp, default_config("fmp")
-    for key in c:
-        if key not in known:
-            raise ValueError(f"config.fmp.{key}: unknown key; known: {', '.join(sorted(known))}")
-    for key in known:
-        if key not in c:
-            raise ValueError(f"config.fmp.{key} is missing (see default_config('fmp'))")
+    c = cfg.fmp  # its keys: `jaxsr.methods.spec.check_section`
     if c.criterion not in CRITERIA:
         raise ValueError(f"fmp.criterion={c.criterion!r}; known: {', '.join(CRITERIA)}")
     if c.metric not in ("flops", "params"):
@@ -439,3 +431,16 @@ def recipe(cfg: Any) -> list[Stage]:
         ),
         Stage("finetune", int(cfg.train.steps), _materialise),
     ]
+
+
+SPEC = MethodSpec(
+    name="fmp",
+    title="FMP: hypernetwork-driven joint channel + weight pruning",
+    paper="fmp_supplementary.md",
+    config="configs/fmp.py",
+    exports="a smaller model (per-conv widths) + masks",
+    recipe=recipe,
+    section="fmp",
+    defaults=default_config,
+    check=check_config,
+)

@@ -33,16 +33,15 @@ import numpy as np
 
 from jaxsr import files, model_dir, models, startpoints
 from jaxsr.channels import l1, surgery, trace
-from jaxsr.channels.selection import select_groups
+from jaxsr.channels.group_rules import select_groups
 from jaxsr.methods.base import Context, Method, Stage, Start
+from jaxsr.methods.spec import MethodSpec
 from jaxsr.startpoints import build_model, model_overrides
 
-SECTION = "l1"
 PLAN = "channels.json"
 
 
-def default_config(name: str) -> ml_collections.ConfigDict:
-    del name
+def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             "target": 0.5,  # kept fraction of the dense MACs (1280x720), when fraction = 0
@@ -57,13 +56,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
 
 
 def check_config(cfg: Any) -> None:
-    c, known = cfg.l1, default_config("l1")
-    for key in c:
-        if key not in known:
-            raise ValueError(f"config.l1.{key}: unknown key; known: {', '.join(sorted(known))}")
-    for key in known:
-        if key not in c:
-            raise ValueError(f"config.l1.{key} is missing (see default_config('l1_filter'))")
+    c = cfg.l1  # its keys: `jaxsr.methods.spec.check_section`
     if not 0.0 < float(c.target) <= 1.0:
         raise ValueError(f"l1.target={c.target} must be in (0, 1] (a fraction of dense MACs)")
     if not 0.0 <= float(c.fraction) <= 1.0:
@@ -189,3 +182,16 @@ def recipe(cfg: Any) -> list[Stage]:
 
 def load_plan(directory: str | Path) -> dict:
     return json.loads((Path(directory) / PLAN).read_text())
+
+
+SPEC = MethodSpec(
+    name="l1_filter",
+    title="L1-norm filter pruning (Li et al. 2017), then fine-tuning",
+    paper="sls_cvpr2022.md (structured baseline)",
+    config="configs/l1_filter.py",
+    exports="a smaller model (per-conv widths)",
+    recipe=recipe,
+    section="l1",
+    defaults=default_config,
+    check=check_config,
+)

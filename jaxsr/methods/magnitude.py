@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ import optax
 
 from jaxsr import files, model_dir, models, startpoints
 from jaxsr.methods.base import Context, Exported, Method, Stage, Start
+from jaxsr.methods.spec import MethodSpec
 from jaxsr.optim.freezing import freeze_below, zero_grads_below
 from jaxsr.optim.masking import keep_masked
 from jaxsr.sparsity import masks as masks_lib
@@ -46,12 +48,12 @@ from jaxsr.sparsity.selection import rules_for
 from jaxsr.sparsity.thresholds import prune_masks
 from jaxsr.startpoints import build_model
 
-SECTION = "pruning"
 FREEZES = ("grad", "update", "both")
 
 
-def default_config(name: str) -> ml_collections.ConfigDict:
-    """Defaults of UPru/DUPru (the paper leaves p, T and EPS open; see configs/dupru.py)."""
+def default_config(freeze_eps: float = 0.0) -> ml_collections.ConfigDict:
+    """Defaults of UPru (`freeze_eps` 0) / DUPru (1e-4): the paper leaves p, T and EPS open
+    (see configs/dupru.py)."""
     return ml_collections.ConfigDict(
         {
             "rules": (),  # regex rules over param paths; () = the model's default
@@ -59,7 +61,7 @@ def default_config(name: str) -> ml_collections.ConfigDict:
             "rounds": 5,  # T: round 1 dense, 4 pruning rounds -> 1 - 0.9795^4 = 7.96 %
             "scope": "layer",  # per-layer percentile (paper) or "global"
             "rewind_step": 0,  # 0: rewind to W0; k > 0: late rewinding to round 1's step k
-            "freeze_eps": 1e-4 if name == "dupru" else 0.0,  # DUPru's EPS
+            "freeze_eps": freeze_eps,  # DUPru's EPS (UPru: 0, the freeze is off)
             "freeze": "grad",  # DUPru: "grad" (eq. 4), "update" (frozen final update), "both"
         }
     )
@@ -105,24 +107,25 @@ def check_config(cfg: Any) -> None:
         raise ValueError(f"pruning.percent={p.percent} must be in (0, 100)")
     if int(p.rounds) < 1:
         raise ValueError(f"pruning.rounds={p.rounds} must be >= 1")
-    if p.get("scope", "layer") not in ("layer", "global"):
+    if p.scope not in ("layer", "global"):
         raise ValueError(f"pruning.scope={p.scope!r}; known: ['layer', 'global']")
-    rewind = int(p.get("rewind_step", 0))
+    rewind = int(p.rewind_step)
     if not 0 <= rewind < int(cfg.train.steps):
         raise ValueError(
             f"pruning.rewind_step={rewind} must be in [0, train.steps={cfg.train.steps})"
         )
-    if float(p.get("freeze_eps", 0.0)) < 0:
+    if float(p.freeze_eps) < 0:
         raise ValueError(f"pruning.freeze_eps={p.freeze_eps} must be >= 0")
-    if p.get("freeze", "grad") not in FREEZES:
+    if p.freeze not in FREEZES:
         raise ValueError(f"pruning.freeze={p.freeze!r}; known: {', '.join(FREEZES)}")
-    rules_for(cfg.model.name, p.get("rules"))
+    rules_for(cfg.model.name, p.rules)
 
 
-def _method(cfg: Any, masks: Any) -> MagnitudePruning:
+def _method(cfg: Any, masks: Any, freezes: bool) -> MagnitudePruning:
+    """UPru (`freezes` False: `pruning.freeze_eps` is not used) or DUPru's masked method."""
     p = cfg.pruning
-    eps = float(p.get("freeze_eps", 0.0)) if cfg.method == "dupru" else 0.0
-    return MagnitudePruning(cfg.method, masks, eps, str(p.get("freeze", "grad")))
+    eps = float(p.freeze_eps) if freezes else 0.0
+    return MagnitudePruning(cfg.method, masks, eps, str(p.freeze))
 
 
 def initial_point(cfg: Any, root: Path, model: Any) -> dict:
@@ -159,14 +162,14 @@ def _round_masks(ctx: Context, model: Any) -> tuple[Any, dict[str, float]]:
     1, the previous round's masks pruned by `pruning.percent` afterwards."""
     p = ctx.cfg.pruning
     if ctx.index == 0:
-        rules = rules_for(ctx.cfg.model.name, p.get("rules"))
+        rules = rules_for(ctx.cfg.model.name, p.rules)
         return masks_lib.init_masks(models.abstract_params(model), rules), {}
     prev = ctx.previous[-1]
     return prune_masks(
         model_dir.load_params(prev / "final_model", model),
         masks_lib.load(prev / "masks.npz"),
         float(p.percent),
-        p.get("scope", "layer"),
+        p.scope,
     )
 
 
@@ -182,20 +185,20 @@ def _load_masks(path: Path) -> tuple[Any, dict[str, float]]:
     return masks_lib.load(path), json.loads((path.parent / "thresholds.json").read_text())
 
 
-def _start(ctx: Context) -> Start:
+def _start(ctx: Context, freezes: bool) -> Start:
     cfg = ctx.cfg
     model = build_model(cfg)
     point = initial_point(cfg, ctx.root, model)
-    rewind_step = int(cfg.pruning.get("rewind_step", 0))
+    rewind_step = int(cfg.pruning.rewind_step)
     if ctx.index > 0 and rewind_step > 0:
         first = masks_lib.load(ctx.previous[0] / "masks.npz")
-        point = late_rewind_point(cfg, ctx.root, model, rewind_step, _method(cfg, first))
+        point = late_rewind_point(cfg, ctx.root, model, rewind_step, _method(cfg, first, freezes))
     masks, _ = startpoints.once(
         ctx.dir / "masks.npz", lambda: _round_masks(ctx, model), _save_masks, _load_masks
     )
     if ctx.index > 0:
         point = {**point, "params": masks_lib.apply_masks(point["params"], masks)}
-    return Start(_method(cfg, masks), point["params"], point["step"], point["data_state"])
+    return Start(_method(cfg, masks, freezes), point["params"], point["step"], point["data_state"])
 
 
 def _report(ctx: Context, summary: dict) -> dict:
@@ -218,9 +221,10 @@ def _report(ctx: Context, summary: dict) -> dict:
     return rep
 
 
-def recipe(cfg: Any) -> list[Stage]:
+def recipe(cfg: Any, freezes: bool = False) -> list[Stage]:
+    """T rounds; `freezes`: DUPru (the freeze of |w| < pruning.freeze_eps), else UPru."""
     rounds, steps = int(cfg.pruning.rounds), int(cfg.train.steps)
-    rewind_step = int(cfg.pruning.get("rewind_step", 0))
+    rewind_step = int(cfg.pruning.rewind_step)
 
     def keep_rewind_step(c: Any) -> Any:  # round 1 keeps its checkpoint of step k
         if rewind_step > 0:
@@ -228,6 +232,36 @@ def recipe(cfg: Any) -> list[Stage]:
         return c
 
     return [
-        Stage(f"round_{r:02d}", steps, _start, _report, keep_rewind_step if r == 1 else None)
+        Stage(
+            f"round_{r:02d}",
+            steps,
+            partial(_start, freezes=freezes),
+            _report,
+            keep_rewind_step if r == 1 else None,
+        )
         for r in range(1, rounds + 1)
     ]
+
+
+UPRU = MethodSpec(
+    name="upru",
+    title="UPru: iterative magnitude pruning with rewinding",
+    paper="dupru_informatica2024.md (Algorithm 1)",
+    config="configs/upru.py",
+    exports="params + masks",
+    recipe=recipe,
+    section="pruning",
+    defaults=default_config,
+    check=check_config,
+)
+DUPRU = MethodSpec(
+    name="dupru",
+    title="DUPru: UPru + freezing the weights below EPS",
+    paper="dupru_informatica2024.md (eq. 4)",
+    config="configs/dupru.py",
+    exports="params + masks",
+    recipe=partial(recipe, freezes=True),
+    section="pruning",
+    defaults=partial(default_config, freeze_eps=1e-4),
+    check=check_config,
+)

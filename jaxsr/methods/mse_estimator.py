@@ -32,13 +32,12 @@ import ml_collections
 from jaxsr import model_dir, models
 from jaxsr.adaptive.ensemble import load_candidate, params_digest
 from jaxsr.methods.base import Exported, Method, Stage, Start
+from jaxsr.methods.spec import MethodSpec
 
-SECTION = "adaptive"
 EPS = 1e-10  # added to MSEs before the log (a constant patch reproduced exactly)
 
 
-def default_config(name: str) -> ml_collections.ConfigDict:
-    del name
+def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             "candidates": (),  # jaxsr SR model dirs and/or "bicubic", any order
@@ -97,11 +96,7 @@ def _window(cfg: Any) -> int:
 
 def check_config(cfg: Any) -> None:
 
-    a = cfg.adaptive
-    if models.spec(cfg.model.name).kind != "estimator":
-        raise ValueError(
-            f"method mse_estimator: model.name={cfg.model.name!r} must be 'mse_estimator'"
-        )
+    a = cfg.adaptive  # the model's kind (estimator): checked by the trainer from SPEC
     cands = list(a.candidates)
     if len(cands) < 2:
         raise ValueError(
@@ -202,3 +197,17 @@ def recipe(cfg: Any) -> list[Stage]:
         ),
         Stage("estimator", int(cfg.train.steps), start),
     ]
+
+
+SPEC = MethodSpec(
+    name="mse_estimator",
+    title="MSE estimators of SLS adaptive inference (one per candidate model)",
+    paper="sls_cvpr2022.md (Sec. 3.6)",
+    config="configs/adaptive.py",
+    exports="the estimator + the ensemble (info)",
+    recipe=recipe,
+    section="adaptive",
+    defaults=default_config,
+    check=check_config,
+    model_kind="estimator",
+)

@@ -10,12 +10,15 @@ then the N:M stage `finetune` starting from its final model; 0: one stage from
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import ml_collections
+from flax import traverse_util
 
 from jaxsr import model_dir, models
 from jaxsr.methods.base import Context, Method, Stage, Start
+from jaxsr.methods.spec import MethodSpec
 from jaxsr.sparsity.masks import sparsity_report
 from jaxsr.sparsity.selection import NM_RULES, per_layer, prunable_paths, rules_for
 from jaxsr.startpoints import build_model
@@ -23,11 +26,34 @@ from jaxsr.startpoints import build_model
 SECTION = "nm"
 
 
-def default_config(name: str) -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict({"n": 2, "m": 4, "rules": (), "layer_n": (), "pretrain_steps": 0})
-    if name == "sr_ste":
-        c.decay = 2e-4  # λ_w of SR-STE
-    return c
+def default_config(**extra: Any) -> ml_collections.ConfigDict:
+    """The N:M section; `extra`: a method's own keys with their defaults (SR-STE's decay)."""
+    return ml_collections.ConfigDict(
+        {"n": 2, "m": 4, "rules": (), "layer_n": (), "pretrain_steps": 0, **extra}
+    )
+
+
+def spec(
+    name: str,
+    title: str,
+    paper: str,
+    recipe: Callable[[Any], list[Stage]],
+    check: Callable[[Any], None] | None = None,
+    **extra: Any,
+) -> MethodSpec:
+    """The spec of an N:M method: section `nm` (+ its `extra` keys), config
+    `configs/<name>.py`, exports the masked params and the masks."""
+    return MethodSpec(
+        name=name,
+        title=title,
+        paper=paper,
+        config=f"configs/{name}.py",
+        exports="params + masks",
+        recipe=recipe,
+        section=SECTION,
+        defaults=partial(default_config, **extra),
+        check=check or check_config,
+    )
 
 
 def layers(cfg: Any) -> dict[str, tuple[int, int]]:
@@ -56,20 +82,13 @@ def layers(cfg: Any) -> dict[str, tuple[int, int]]:
 
 
 def _flat(params: Any) -> dict:
-    from flax import traverse_util
-
     return traverse_util.flatten_dict(params)
 
 
 def check_config(cfg: Any) -> None:
     layers(cfg)
-    if int(cfg.nm.get("pretrain_steps", 0)) < 0:
+    if int(cfg.nm.pretrain_steps) < 0:
         raise ValueError(f"nm.pretrain_steps={cfg.nm.pretrain_steps} must be >= 0")
-    if cfg.method == "sr_ste":
-        if "decay" not in cfg.nm:
-            raise ValueError("config.method='sr_ste' needs nm.decay (SR-STE's lambda_w, 2e-4)")
-        if float(cfg.nm.decay) < 0:
-            raise ValueError(f"nm.decay={cfg.nm.decay} must be >= 0")
 
 
 def recipe(
@@ -82,7 +101,7 @@ def recipe(
     """[N:M stage] or [dense `pretrain`, N:M stage `stage` from its final model].
 
     `pretrain_steps` defaults to `nm.pretrain_steps`, `report` to the sparsity report."""
-    pre = int(cfg.nm.get("pretrain_steps", 0)) if pretrain_steps is None else pretrain_steps
+    pre = int(cfg.nm.pretrain_steps) if pretrain_steps is None else pretrain_steps
     steps = int(cfg.train.steps)
     report = report or _report
     if pre == 0:

@@ -22,10 +22,6 @@ from jaxsr.optim.masking import keep_masked
 from jaxsr.sparsity.masks import apply_masks
 from jaxsr.sparsity.nm import nm_masks
 
-SECTION = nm_common.SECTION
-default_config = nm_common.default_config
-check_config = nm_common.check_config
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class NMOneShot(Method):
@@ -46,3 +42,11 @@ class NMOneShot(Method):
 
 def recipe(cfg: Any) -> list[Stage]:
     return nm_common.recipe(cfg, lambda c: NMOneShot(layers=nm_common.layers(c)))
+
+
+SPEC = nm_common.spec(
+    "nm_oneshot",
+    "one-shot N:M magnitude masks, then fine-tuning",
+    "sls_cvpr2022.md (baseline)",
+    recipe,
+)

@@ -74,19 +74,16 @@ from flax import traverse_util
 from jaxsr import complexity, model_dir, models
 from jaxsr.methods import nm_common
 from jaxsr.methods.base import Context, Exported, Method, Stage
+from jaxsr.methods.spec import MethodSpec
 from jaxsr.optim.projection import clip_params, freeze_if
-from jaxsr.plots import layer_n_plot
 from jaxsr.sparsity.budget import ANNEAL_RULES, UNIT_COSTS, anneal_step, gated_cost, unit_costs
 from jaxsr.sparsity.nm import group_view, rank_in_group
 from jaxsr.sparsity.priority import priorities, ste_gates
 from jaxsr.sparsity.selection import NM_RULES, prunable_paths, rules_for
 from jaxsr.startpoints import build_model
 
-SECTION = "sls"
 
-
-def default_config(name: str) -> ml_collections.ConfigDict:
-    del name
+def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             "m": 32,  # M of N:M (the paper: 32)
@@ -117,12 +114,7 @@ def _check(cond: bool, msg: str) -> None:
 
 
 def check_config(cfg: Any) -> None:
-    c = cfg.sls
-    known = default_config("sls")
-    for key in known:
-        _check(key in c, f"config.sls.{key} is missing (see jaxsr.methods.default_config('sls'))")
-    for key in c:  # a misspelt key would otherwise be ignored
-        _check(key in known, f"config.sls.{key}: unknown key; known: {', '.join(sorted(known))}")
+    c = cfg.sls  # its keys: `jaxsr.methods.spec.check_section`
     _check(int(c.m) >= 2, f"sls.m={c.m} must be >= 2")
     _check(0.0 < float(c.target) <= 1.0, f"sls.target={c.target} must be in (0, 1]")
     _check(0.0 < float(c.tau) < 1.0, f"sls.tau={c.tau} must be in (0, 1)")
@@ -400,7 +392,8 @@ def layer_table(directory: Any, m: int) -> list[dict]:
 
 
 def report(ctx: Context, summary: dict) -> dict:
-    """The stage's report: budget step, GMACs, non-zero params, per-layer N (+ plot)."""
+    """The stage's report: budget step, GMACs, non-zero params, per-layer N ("layers",
+    "m" and "target": the stage driver draws them with `jaxsr.figures.stage_figures`)."""
     d = ctx.dir / "final_model"
     m = int(ctx.cfg.sls.m)
     rep = complexity.pruned_report(d)
@@ -412,6 +405,7 @@ def report(ctx: Context, summary: dict) -> dict:
         # where in the run the search ended (the paper's proportions: well inside the run)
         "budget_fraction": budget_step / steps if budget_step >= 0 and steps else None,
         "target": float(ctx.cfg.sls.target),
+        "m": m,
         "gmacs": rep.macs / 1e9,
         "dense_gmacs": rep.dense_macs / 1e9,
         "nonzero_params": rep.nonzero_params,
@@ -419,17 +413,6 @@ def report(ctx: Context, summary: dict) -> dict:
         "layers": rows,
         "eval": summary.get("final_eval", {}),
     }
-    try:
-        target = float(ctx.cfg.sls.target)
-        layer_n_plot(
-            rows,
-            ctx.dir / "layer_n.png",
-            f"{ctx.cfg.model.name} SLS, target {target:g} of the pruned convs' MACs",
-            uniform_n=target * m,
-        )
-        out["plot"] = str(ctx.dir / "layer_n.png")
-    except ImportError:
-        ctx.log("no matplotlib: per-layer N plot skipped (pip install 'jaxsr[plots]')")
     when = (
         f"budget met at step {budget_step} ({100 * out['budget_fraction']:.0f} % of {steps})"
         if budget_step >= 0
@@ -448,3 +431,16 @@ def recipe(cfg: Any) -> list[Stage]:
     return nm_common.recipe(
         cfg, make, pretrain_steps=int(cfg.sls.pretrain_steps), report=report, stage="sls"
     )
+
+
+SPEC = MethodSpec(
+    name="sls",
+    title="SLS: layer-wise N:M sparsity search to a MACs budget",
+    paper="sls_cvpr2022.md",
+    config="configs/sls.py",
+    exports="params + masks (per-layer N)",
+    recipe=recipe,
+    section="sls",
+    defaults=default_config,
+    check=check_config,
+)

@@ -21,10 +21,6 @@ from jaxsr.sparsity.masks import apply_masks
 from jaxsr.sparsity.nm import nm_masks
 from jaxsr.sparsity.ste import nm_ste_params
 
-SECTION = nm_common.SECTION
-default_config = nm_common.default_config
-check_config = nm_common.check_config
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SRSTE(Method):
@@ -43,7 +39,23 @@ class SRSTE(Method):
         return Exported(apply_masks(trainable, masks), masks=masks)
 
 
+def check_config(cfg: Any) -> None:
+    nm_common.check_config(cfg)
+    if float(cfg.nm.decay) < 0:
+        raise ValueError(f"nm.decay={cfg.nm.decay} must be >= 0")
+
+
 def recipe(cfg: Any) -> list[Stage]:
     return nm_common.recipe(
         cfg, lambda c: SRSTE(layers=nm_common.layers(c), decay=float(c.nm.decay))
     )
+
+
+SPEC = nm_common.spec(
+    "sr_ste",
+    "SR-STE: N:M with sparse-refined straight-through training",
+    "sls_cvpr2022.md (baseline; Zhou et al. 2021)",
+    recipe,
+    check_config,
+    decay=2e-4,  # SR-STE's lambda_w
+)

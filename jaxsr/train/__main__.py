@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from jaxsr import compile_cache, train
-from jaxsr.cli import fail, interrupted, parse_config_flags, quiet_logs
+from jaxsr import cli, compile_cache, train
 from jaxsr.train import stages
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (path[:variant])")
@@ -30,42 +29,31 @@ _CHECK = flags.DEFINE_bool(
 )
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-
-    quiet_logs()
-
+def main() -> None:
     compile_cache.enable()  # a resumed or repeated run loads its compiled step from disk
-    try:
-        cfg = _CONFIG.value
-    except Exception as e:  # the config file raised while loading (syntax error, bad variant)
-        fail(f"--config={flags.FLAGS['config'].config_filename}: {e}", code=2)
-    workdir = _WORKDIR.value or cfg.get("workdir")
-    if not workdir:
-        fail("--workdir is required (or set config.workdir)", code=2)
-
-    try:  # config values, recipe and workdir: a bad one exits 2 before anything is written
+    with cli.checking():  # config values, recipe and workdir: before anything is written
+        try:
+            cfg = _CONFIG.value
+        except Exception as e:  # the config file raised while loading (syntax, bad variant)
+            raise ValueError(f"--config={flags.FLAGS['config'].config_filename}: {e}") from None
+        workdir = _WORKDIR.value or cfg.get("workdir")
+        if not workdir:
+            raise ValueError("--workdir is required (or set config.workdir)")
         checked = stages.check_only(cfg, workdir)
-    except KeyboardInterrupt:
-        interrupted("interrupted while checking the config")
-    except Exception as e:
-        fail(e, code=2)
     if _CHECK.value:
         print(json.dumps(checked))
         return
-    try:
-        train.run(cfg, workdir)
-    except KeyboardInterrupt:
-        interrupted("stopped; rerun the same command to resume from the latest checkpoint, if any")
-    except Exception as e:
-        fail(e)
+    train.run(cfg, workdir)
 
 
 def run() -> None:
     """The `jaxsr-train` console script (= `python -m jaxsr.train`)."""
     flags.mark_flag_as_required("config")
-    app.run(main, flags_parser=parse_config_flags)
+    cli.main(
+        main,
+        config=True,
+        stopped="stopped; rerun the same command to resume from the latest checkpoint, if any",
+    )
 
 
 if __name__ == "__main__":

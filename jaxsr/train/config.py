@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jaxsr import evaluation, losses, models, nonfinite, optim
+from jaxsr import evaluation, losses, methods, models, nonfinite, optim
 from jaxsr.configs_lib import check_positive
 from jaxsr.data import tfds_builders
 
@@ -18,11 +18,13 @@ def check_train_config(cfg: Any) -> None:
     """Everything about a training config that can be checked without loading data."""
 
     models.check_builds(cfg.model, int(cfg.model.scale), "model")
-    kind = models.spec(cfg.model.name).kind
-    if kind != "sr" and cfg.get("method", "dense") != "mse_estimator":
+    kind, method = models.spec(cfg.model.name).kind, methods.spec(cfg.get("method", "dense"))
+    if kind != method.model_kind:
+        trains = [s for s in map(methods.spec, methods.known()) if s.model_kind == kind]
         raise ValueError(
-            f"model.name={cfg.model.name!r} is an {kind}, not an SR model: train it with "
-            "configs/adaptive.py (method mse_estimator)"
+            f"model.name={cfg.model.name!r} is an {kind} model, config.method={method.name!r} "
+            f"trains {method.model_kind} models"
+            + (f": train it with {trains[0].config} (method {trains[0].name})" if trains else "")
         )
     scale = int(cfg.model.scale)
     check_positive(cfg, "train.steps", allow_zero=True)  # 0: export the start point untrained

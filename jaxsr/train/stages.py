@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jaxsr import distributed, files, methods, model_dir, models, workdir_lock
+from jaxsr import distributed, figures, files, methods, model_dir, models, workdir_lock
 from jaxsr.methods.base import Context, Stage, Start
 from jaxsr.train.config import check_train_config
 from jaxsr.train.loop import fit
@@ -31,7 +31,7 @@ RECIPE = "recipe.json"
 
 def _recipe_fields(cfg: Any) -> dict:
     """What a resumed run must share with the run that started the workdir."""
-    section = getattr(methods.get(cfg.method), "SECTION", None)
+    section = methods.spec(cfg.method).section
     rec = {
         "method": cfg.method,
         "model": cfg.model.to_dict(),
@@ -144,6 +144,11 @@ def run(cfg: Any, workdir: str | os.PathLike, quiet: bool = False) -> list[dict]
         return _run(cfg, root, stages, quiet)
 
 
+def _figures(ctx: Context, rep: dict) -> dict[str, str]:
+    """The stage report's figures (`jaxsr.figures.stage_figures`), in the stage's dir."""
+    return figures.stage_figures(ctx.dir, rep, f"{ctx.cfg.model.name} {ctx.cfg.method}")
+
+
 def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
     if not cfg.get("distributed", False):  # multi-process: one-stage runs only, not recorded
         _check_same_recipe(cfg, root, stages)
@@ -173,10 +178,12 @@ def _run(cfg: Any, root: Path, stages: list[Stage], quiet: bool) -> list[dict]:
             if stage.report:
                 rep = stage.report(ctx, summary)  # reads what `fit` wrote (after its barrier)
                 if distributed.is_lead():
+                    rep.update(_figures(ctx, rep))
                     files.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
             return [summary]
         rep = {"stage": stage.name, **(stage.report(ctx, summary) if stage.report else {})}
         rep.setdefault("eval", summary["final_eval"])
+        rep.update(_figures(ctx, rep))
         files.write_text_atomic(sdir / REPORT, json.dumps(rep, indent=2) + "\n")
         reports.append(rep)
         files.write_text_atomic(all_path, json.dumps(reports, indent=2) + "\n")

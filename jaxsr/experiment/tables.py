@@ -1,32 +1,31 @@
-"""A markdown table of pruned-model runs (method, Y-PSNR/SSIM per set, GMACs, non-zero
-params, SLS budget step, per-layer N) from an experiment directory.
+"""Markdown tables outside a spec's results folder (`python -m jaxsr.report` prints them):
 
-    python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]
-    python -m jaxsr.results_table --ratio MODEL_DIR   # kept / dense MACs of its masked convs
-    python -m jaxsr.results_table --adaptive EVAL_JSON  # `jaxsr.evaluate --beta` of an ensemble
-
-`--ratio` gives the SLS `target` that matches a uniform N:M baseline's MACs (the convs it
-masks, at the 1280x720 output): uniform N:M on a layer whose input channels are not a
-multiple of M keeps more than N/M of it, so "8:32" is not "1/4".
-
-Each RUN needs `OUT/RUN.json` (`jaxsr.evaluate --json`) and `OUT/RUN/final_model` (an
-exported N:M model dir; `OUT/RUN/report.json` adds the SLS budget step if present).
+- `rows` / `markdown`: pruned-model runs of an experiment directory (method, Y-PSNR/SSIM per
+  set, GMACs, non-zero params, SLS budget step, per-layer N). Each RUN needs `OUT/RUN.json`
+  (`jaxsr.evaluate --json`) and `OUT/RUN/final_model` (an exported N:M model dir;
+  `OUT/RUN/report.json` adds the SLS budget step if present);
+- `masked_macs_ratio`: kept / dense MACs of a model dir's masked convs, i.e. the SLS
+  `target` that matches a uniform N:M baseline's MACs (the convs it masks, at the 1280x720
+  output): uniform N:M on a layer whose input channels are not a multiple of M keeps more
+  than N/M of it, so "8:32" is not "1/4";
+- `adaptive_markdown`: `jaxsr.evaluate --beta` of an ensemble;
+- `evals_markdown`: `jaxsr.evaluate --json` result files, one row per set.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from flax import traverse_util
+
 from jaxsr import complexity, model_dir
-from jaxsr.cli import usage_error
 from jaxsr.experiment.report import adaptive_table
 from jaxsr.methods.sls import layer_table
 
 
 def rows(out: Path, runs: list[str], m: int = 32) -> list[dict]:
-
+    """Per run: its eval JSON's Y-PSNR/SSIM, GMACs, non-zero params, budget step, N per layer."""
     res = []
     for name in runs:
         ev_path, mdir = out / f"{name}.json", out / name / "final_model"
@@ -57,14 +56,13 @@ def masked_macs_ratio(directory: Path) -> float:
     masks = model_dir.load_masks(directory)
     if masks is None:
         raise ValueError(f"{directory}: no masks.npz")
-    from flax import traverse_util
-
     keys = {"/".join(k) for k in traverse_util.flatten_dict(masks)}
     layers = [c for c in complexity.pruned_report(directory).layers if f"{c.path}/kernel" in keys]
     return sum(c.macs for c in layers) / sum(c.dense_macs for c in layers)
 
 
 def markdown(res: list[dict]) -> str:
+    """The table of `rows`, the dense GMACs and every run's per-layer N."""
     sets = list(res[0]["eval"])
     head = ["run", *[f"{s} PSNR/SSIM (Y)" for s in sets], "GMACs", "non-zero params", "budget step"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -85,45 +83,28 @@ def markdown(res: list[dict]) -> str:
 
 def adaptive_markdown(doc: dict) -> str:
     """One row per beta and per candidate alone (`jaxsr.experiment.report.adaptive_table`)."""
-
     if not doc["runs"]:
         raise ValueError("no runs (evaluate --beta / --alone)")
     return adaptive_table(doc, list(doc["runs"][0]["sets"])) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    """Exit codes as every jaxsr CLI (`jaxsr.cli`): a bad argument or input file is 2."""
-
-    if argv[:1] == ["--adaptive"]:
-        if len(argv) != 2:
-            return usage_error("usage: python -m jaxsr.results_table --adaptive EVAL_JSON")
+def evals_markdown(paths: list[str]) -> str:
+    """One row per set of each `jaxsr.evaluate --json` result file."""
+    out = [
+        "| model | scale | set | images | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in paths:
         try:
-            print(adaptive_markdown(json.loads(Path(argv[1]).read_text())), end="")
-        except (OSError, ValueError, KeyError) as e:
-            return usage_error(f"{argv[1]}: {e}")
-        return 0
-    if argv[:1] == ["--ratio"] and len(argv) == 2:
-        try:
-            print(f"{masked_macs_ratio(Path(argv[1])):.6f}")
-        except (OSError, ValueError) as e:
-            return usage_error(str(e))
-        return 0
-    args = [a for a in argv if not a.startswith("--m=")]
-    try:
-        m = next((int(a[4:]) for a in argv if a.startswith("--m=")), 32)
-    except ValueError:
-        return usage_error(f"{[a for a in argv if a.startswith('--m=')][0]}: not an integer")
-    if len(args) < 2 or any(a.startswith("-") for a in args):
-        given = " ".join(argv) or "no arguments"
-        return usage_error(
-            f"{given}: usage: python -m jaxsr.results_table OUT RUN [RUN ...] [--m=32]"
-        )
-    try:
-        print(markdown(rows(Path(args[0]), args[1:], m)), end="")
-    except (OSError, ValueError) as e:
-        return usage_error(str(e))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+            res = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: {e}") from None
+        if not isinstance(res, dict) or not isinstance(res.get("sets"), dict):
+            raise ValueError(f"{path}: not a jaxsr.evaluate --json result (no 'sets')")
+        for name, r in res["sets"].items():
+            out.append(
+                f"| {res['model']} | x{res['scale']} | {name} | {r['num_images']} | "
+                f"{r['psnr_rgb']:.3f} | {r['ssim_rgb']:.4f} | "
+                f"{r['psnr_y']:.3f} | {r['ssim_y']:.4f} |"
+            )
+    return "\n".join(out) + "\n"

@@ -1,4 +1,7 @@
-"""Plots of pruning results (matplotlib: the optional extra `jaxsr[plots]`).
+"""Figures of pruning results (matplotlib).
+
+`stage_figures`: the figures a stage's report lends itself to (drawn by the stage driver
+after each stage, whatever the method): per-layer N rows -> `layer_n.png`.
 
 `layer_n_plot`: per pruned layer, laid out as Fig. 6 of the SLS paper: layers sorted by
 their MACs before pruning, (a) GMACs before / after pruning, (b) N kept per group of M input
@@ -78,6 +81,25 @@ def layer_n_plot(
     elif title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, out)
+
+
+def stage_figures(directory: Path, report: dict, title: str) -> dict[str, str]:
+    """Draw what `report` (a stage's report.json) holds figures of into `directory`; the
+    report's entries naming them ({"plot": path}; {} when nothing to draw). A report with
+    per-layer "layers" rows (each with "n" and "m"), "m" (the M of N:M) and "target" (the
+    budget as a fraction of the pruned convs' MACs) gets `layer_n.png` (`layer_n_plot`, the
+    uniform N of that budget as a line)."""
+    rows = report.get("layers")
+    if not rows or not all("n" in r and "m" in r for r in rows) or "target" not in report:
+        return {}
+    target = float(report["target"])
+    out = layer_n_plot(
+        rows,
+        Path(directory) / "layer_n.png",
+        f"{title}, target {target:g} of the pruned convs' MACs",
+        uniform_n=target * float(report["m"]),
+    )
+    return {"plot": str(out)}
 
 
 def psnr_time_plot(points: Sequence[dict], path: str | os.PathLike, title: str = "") -> Path:
