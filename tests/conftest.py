@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import jaxsr  # noqa: F401  (its XLA:CPU flags must be set before any test starts JAX)
-from jaxsr import compile_cache
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,10 +25,6 @@ if "JAXSR_COMPILE_CACHE" not in os.environ:
 
     os.environ["JAXSR_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="jaxsr-xla-cache-")
     atexit.register(shutil.rmtree, os.environ["JAXSR_COMPILE_CACHE"], True)
-# ... and in-process, shared by the xdist workers: a test's trainer re-jits its step (a new
-# closure per run), which the cache turns from an XLA compile into a load of the same
-# executable (bit-identical results: tests/test_compile_cache.py)
-compile_cache.enable()
 
 
 # the longest (> 1 min on 2 cores), scheduled before the other slow tests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,21 @@ def _cfg(seed: int = 3):
     c.model = ml_collections.ConfigDict({"name": "msrresnet", "scale": 2, "overrides": {}})
     c.model.overrides = {"num_feat": 8, "num_block": 1}
     return c
+
+
+def test_no_method_name_is_tested_outside_its_module():
+    """What the rest of jaxsr needs to know about a method comes from its `MethodSpec`: no
+    comparison with a method's name outside `jaxsr/methods/` (e.g. `method == "dupru"`)."""
+    names = "|".join(methods.known())
+    test = re.compile(rf"""[=!]=\s*["']({names})["']|["']({names})["']\s*[=!]=""")
+    found = [
+        f"{p.relative_to(REPO)}:{i}"
+        for p in sorted((REPO / "jaxsr").rglob("*.py"))
+        if "methods" not in p.relative_to(REPO / "jaxsr").parts
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if test.search(line)
+    ]
+    assert not found, found
 
 
 def test_seeded_params_are_the_trainers_step_0_params():

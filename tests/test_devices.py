@@ -56,6 +56,7 @@ for case, (name, variant, over, model, _) in cases.items():
     runs = []
     for n in (1, 8):
         c = with_overrides(tiny_config(name, variant, data), **over, **{"mesh.num_devices": n})
+        c.eval.sets, c.eval.select = (), ""  # the params are compared, not evaluated
         w = work / case / f"n{n}"
         train.run(c, w, quiet=True)
         _, p, _ = model_dir.load_model(w / model)
