@@ -83,6 +83,20 @@ def test_every_method_spec_is_complete_and_its_section_keys_are_checked(name):
         methods.recipe(c)
 
 
+def test_nested_section_keys_are_checked_too():
+    """adaptive.pretrain_model is a sub-section: a misspelt key in it is an error; its
+    free-form `overrides` (an empty default) takes any key."""
+    from jaxsr.methods.spec import check_section
+
+    s = methods.spec("mse_estimator")
+    cfg = ml_collections.ConfigDict({"adaptive": s.default_config()})
+    cfg.adaptive.pretrain_model.overrides = {"num_feat": 8}
+    check_section(s, cfg)
+    cfg.adaptive.pretrain_model.nmae = "rfdn"
+    with pytest.raises(ValueError, match=r"^config.adaptive.pretrain_model.nmae: unknown key"):
+        check_section(s, cfg)
+
+
 def test_readme_method_table_is_the_registry():
     assert methods.markdown_table() in (REPO / "README.md").read_text()
 

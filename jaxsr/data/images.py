@@ -54,9 +54,21 @@ def _wide_channels(im: Image.Image, path: Path) -> int | None:
         if any(int(b) > 8 for b in np.atleast_1d(im.tag_v2.get(258, 8))):
             return int(im.tag_v2.get(277, len(im.getbands())))
         return None
-    if im.format == "PPM" and _opencv(path).dtype == np.uint16:
+    if im.format == "PPM" and _ppm_maxval(path) > 255:
         return 3
     return None
+
+
+def _ppm_maxval(path: Path) -> int:
+    """The maxval field of a binary PPM header (magic, width, height, maxval; `#` comments)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    fields: list[bytes] = []
+    for line in head.split(b"\n"):
+        fields += line.split(b"#", 1)[0].split()
+        if len(fields) >= 4:
+            return int(fields[3])
+    raise _Unsupported("unreadable PPM header")
 
 
 def _opencv(path: Path) -> np.ndarray:

@@ -52,16 +52,28 @@ def check_section(spec: MethodSpec, cfg: Any) -> None:
     hint = f"see jaxsr.methods.default_config({spec.name!r})"
     if spec.section not in cfg:
         raise ValueError(f"config.method={spec.name!r} needs config.{spec.section} ({hint})")
-    section, known = cfg[spec.section], spec.default_config()
+    _check_keys(cfg[spec.section], spec.default_config(), spec.section, spec.name, hint)
+
+
+def _check_keys(section: Any, known: Any, where: str, method: str, hint: str) -> None:
+    """`section`'s keys are exactly `known`'s, also in nested sub-sections whose defaults
+    have keys (an empty default, e.g. model `overrides`, is free-form)."""
     for key in section:  # a misspelt key would otherwise be ignored
         if key not in known:
             raise ValueError(
-                f"config.{spec.section}.{key}: unknown key for method {spec.name!r}; "
+                f"config.{where}.{key}: unknown key for method {method!r}; "
                 f"known: {', '.join(sorted(known))}"
             )
     for key in known:
         if key not in section:
-            raise ValueError(f"config.{spec.section}.{key} is missing ({hint})")
+            raise ValueError(f"config.{where}.{key} is missing ({hint})")
+        sub = known[key]
+        if (
+            isinstance(sub, ml_collections.ConfigDict)
+            and len(sub)
+            and hasattr(section[key], "keys")
+        ):
+            _check_keys(section[key], sub, f"{where}.{key}", method, hint)
 
 
 def check(spec: MethodSpec, cfg: Any) -> None:
