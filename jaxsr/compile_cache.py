@@ -13,7 +13,11 @@ for one CPU is never offered to another one sharing the home directory (a mismat
 executable can crash, see jax-ml/jax#38445 for a host where the loader rejects them all; and
 one tuned for another CPU model gives that model's float results, not this one's). Every
 compile is cached (no minimum compile time or size), up to 2 GiB (least recently used
-entries are evicted beyond).
+entries are evicted beyond), or `$JAXSR_COMPILE_CACHE_MAX_BYTES` (`-1`: unbounded, which also
+skips JAX's per-write scan of every entry and its file lock: the test suite's setting, for a
+directory that lives one session). `$JAXSR_COMPILE_CACHE_MIN_SECS` skips writing compiles
+faster than that (the suite's setting: thousands of one-op programs otherwise cost more to
+serialise than to compile).
 
 A hit in JAX's cache still traces and lowers the model per shape; `evaluate` and `upscale`
 therefore also keep their model executables in `jaxsr.exec_cache` (in the directory
@@ -28,7 +32,9 @@ import platform
 from pathlib import Path
 
 ENV = "JAXSR_COMPILE_CACHE"
+MAX_ENV = "JAXSR_COMPILE_CACHE_MAX_BYTES"
 MAX_BYTES = 2 << 30
+MIN_SECS_ENV = "JAXSR_COMPILE_CACHE_MIN_SECS"
 _ENABLED: Path | None = None
 
 
@@ -96,12 +102,39 @@ def enable() -> Path | None:
     except OSError:
         return None  # an unwritable home: run without the cache
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_secs())
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)  # LRU eviction beyond
+    jax.config.update("jax_compilation_cache_max_size", max_bytes())  # LRU eviction beyond
     global _ENABLED
     _ENABLED = path
     return path
+
+
+def max_bytes() -> int:
+    """The cache's size cap: `$JAXSR_COMPILE_CACHE_MAX_BYTES` (an integer, -1 = unbounded),
+    else `MAX_BYTES`."""
+    value = os.environ.get(MAX_ENV, "").strip()
+    if not value:
+        return MAX_BYTES
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < -1 or n == 0:
+        raise ValueError(f"{MAX_ENV}={value!r}: want a size in bytes, or -1 for no limit")
+    return n
+
+
+def min_secs() -> float:
+    """Compiles faster than this are not written: `$JAXSR_COMPILE_CACHE_MIN_SECS`, else 0."""
+    value = os.environ.get(MIN_SECS_ENV, "").strip()
+    try:
+        secs = float(value) if value else 0.0
+    except ValueError:
+        secs = -1.0
+    if not secs >= 0:
+        raise ValueError(f"{MIN_SECS_ENV}={value!r}: want a number of seconds >= 0")
+    return secs
 
 
 def enabled_dir() -> Path | None:

@@ -14,10 +14,15 @@ from pathlib import Path
 import pytest
 
 import jaxsr  # noqa: F401  (its XLA:CPU flags must be set before any test starts JAX)
+from jaxsr import compile_cache
 
 REPO = Path(__file__).resolve().parents[1]
 
-# the CLIs' persistent compilation cache (jaxsr.compile_cache): one per test session, not ~/.cache
+# JAX's persistent compilation cache (jaxsr.compile_cache): one per test session, not ~/.cache,
+# unbounded (no LRU lock and scan of every entry on each write), shared by the xdist workers
+# and the CLIs they start: the tests run the same small programs many times (each trainer
+# re-jits its step, a new closure per run; each CLI run compiles again), and a hit loads the
+# same executable (bit-identical results: tests/test_compile_cache.py, the resume tests)
 if "JAXSR_COMPILE_CACHE" not in os.environ:
     import atexit
     import shutil
@@ -25,6 +30,14 @@ if "JAXSR_COMPILE_CACHE" not in os.environ:
 
     os.environ["JAXSR_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="jaxsr-xla-cache-")
     atexit.register(shutil.rmtree, os.environ["JAXSR_COMPILE_CACHE"], True)
+os.environ.setdefault("JAXSR_COMPILE_CACHE_MAX_BYTES", "-1")
+compile_cache.enable()
+# ... in the test processes only for compiles over 0.3 s (train steps, evaluations): a worker
+# keeps its one-op programs in memory, and writing thousands of them cost more than it saved;
+# the CLIs the tests start write every compile, as for users (a fresh process pays each one)
+import jax  # noqa: E402
+
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.3)
 
 
 # the longest (> 1 min on 2 cores), scheduled before the other slow tests

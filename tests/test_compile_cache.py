@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from jaxsr import compile_cache, model_dir, models
@@ -27,6 +28,26 @@ def test_cache_dir_env_and_fingerprint(monkeypatch, tmp_path):
     assert a != b and a.parent == b.parent and a.parent.name == "xla"
 
 
+def test_size_cap_and_min_compile_time_env(monkeypatch):
+    monkeypatch.delenv(compile_cache.MAX_ENV, raising=False)
+    assert compile_cache.max_bytes() == compile_cache.MAX_BYTES == 2 << 30
+    for value, want in (("-1", -1), ("1000", 1000), (" ", compile_cache.MAX_BYTES)):
+        monkeypatch.setenv(compile_cache.MAX_ENV, value)
+        assert compile_cache.max_bytes() == want
+    for bad in ("0", "-2", "2G"):
+        monkeypatch.setenv(compile_cache.MAX_ENV, bad)
+        with pytest.raises(ValueError, match=f"JAXSR_COMPILE_CACHE_MAX_BYTES='{bad}'"):
+            compile_cache.max_bytes()
+    monkeypatch.delenv(compile_cache.MIN_SECS_ENV, raising=False)
+    assert compile_cache.min_secs() == 0.0
+    monkeypatch.setenv(compile_cache.MIN_SECS_ENV, "0.5")
+    assert compile_cache.min_secs() == 0.5
+    for bad in ("-1", "nan", "soon"):
+        monkeypatch.setenv(compile_cache.MIN_SECS_ENV, bad)
+        with pytest.raises(ValueError, match=f"JAXSR_COMPILE_CACHE_MIN_SECS='{bad}'"):
+            compile_cache.min_secs()
+
+
 def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
     d = tmp_path / "m"
     over = {"num_feat": 8, "num_block": 2}
@@ -38,7 +59,7 @@ def test_second_run_reads_the_cache_and_gives_identical_outputs(tmp_path):
     for i, shape in enumerate([(13, 17), (20, 11), (13, 17)]):
         Image.fromarray(rng.integers(0, 256, (*shape, 3), np.uint8)).save(src / f"{i}.png")
     cache = tmp_path / "cache"
-    env = {**os.environ, compile_cache.ENV: str(cache)}
+    env = {**os.environ, compile_cache.ENV: str(cache), compile_cache.MIN_SECS_ENV: "0"}
 
     def run(out):
         r = subprocess.run(

@@ -477,38 +477,38 @@ def test_convert_checks_arguments_first(tmp_path):
 # --- data: stale builds, 16-bit images -------------------------------------------------------
 
 
-def test_changed_training_image_is_seen_by_the_next_run(tmp_path):
+def test_changed_training_image_is_seen_by_the_next_run(tmp_path, capfd):
+    """The trainer's data entry (`load_train_pairs`, what every run calls before its first
+    step) rebuilds a changed folder, saying why, and reuses an unchanged one."""
     from PIL import Image
+
+    from jaxsr.train.loop import load_train_pairs
 
     folder = tmp_path / "imgs"
     folder.mkdir()
     for name in ("astronaut.png", "coffee.png"):
         Image.open(SAMPLES / "train" / name).crop((0, 0, 96, 96)).save(folder / name)
-    cfg_file = tmp_path / "cfg.py"
-    cfg_file.write_text(
-        "from jaxsr.configs_lib import load_sibling\n"
-        "def get_config(arg=None):\n"
-        f"    c = load_sibling({str(TINY)!r}, 'tiny.py').get_config()\n"
-        f"    c.data.train.splits = {{'train': [({str(folder)!r}, None)]}}\n"
-        "    return c\n"
-    )
-    args = [
-        f"--config={cfg_file}",
-        f"--config.data.data_dir={tmp_path / 'tfds'}",
-        "--config.train.steps=1",
-        "--config.eval.sets=()",
-        "--config.eval.select=",
-    ]
-    r1 = _cli("jaxsr.train", f"--workdir={tmp_path / 'a'}", *args)
-    assert r1.returncode == 0, r1.stderr[-2000:]
-    assert "(first build)" in r1.stderr
+    cfg = load_sibling(str(TINY), "tiny.py").get_config()
+    cfg.data.train.splits = {"train": [(str(folder), None)]}
+    cfg.data.data_dir = str(tmp_path / "tfds")
+
+    def load():
+        pairs = load_train_pairs(cfg, cfg.model.scale)
+        return dict(zip(pairs.names, pairs.hr, strict=True)), capfd.readouterr().err
+
+    first, err = load()
+    assert "(first build)" in err
     time.sleep(0.01)  # a new mtime even on coarse clocks
-    Image.open(SAMPLES / "train" / "rocket.jpg").crop((0, 0, 96, 96)).save(folder / "coffee.png")
-    r2 = _cli("jaxsr.train", f"--workdir={tmp_path / 'b'}", *args)
-    assert r2.returncode == 0, r2.stderr[-2000:]
-    assert "sr_folder: rebuilding (train: 1 changed: coffee.png" in r2.stderr
-    r3 = _cli("jaxsr.train", f"--workdir={tmp_path / 'c'}", *args)
-    assert "rebuilding" not in r3.stderr and "first build" not in r3.stderr  # unchanged: reused
+    rocket = Image.open(SAMPLES / "train" / "rocket.jpg").crop((0, 0, 96, 96))
+    rocket.save(folder / "coffee.png")
+    second, err = load()
+    assert "sr_folder: rebuilding (train: 1 changed: coffee.png" in err
+    assert first.keys() == second.keys() == {"astronaut", "coffee"}, first.keys()
+    np.testing.assert_array_equal(second["astronaut"], first["astronaut"])
+    np.testing.assert_array_equal(second["coffee"], np.asarray(rocket.convert("RGB")))
+    third, err = load()
+    assert "rebuilding" not in err and "first build" not in err  # unchanged: reused
+    np.testing.assert_array_equal(third["coffee"], second["coffee"])
 
 
 def test_16bit_gray_set_scores_like_its_8bit_twin(tmp_path):

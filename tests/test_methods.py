@@ -318,6 +318,12 @@ _shapes = st.tuples(
 ).flatmap(lambda s: st.tuples(st.just(s), st.integers(1, s[3]), st.integers(0, 2**16)))
 
 
+# the hypothesis tests run their transforms jitted, as the train step does: one compile per
+# drawn shape instead of one per eager op
+_nm_mask = jax.jit(nm_mask, static_argnums=(1, 2))
+_per_group = jax.jit(nonzeros_per_group, static_argnums=1)
+
+
 @pytest.mark.slow
 @settings(deadline=None, max_examples=20)
 @given(_shapes)
@@ -332,13 +338,18 @@ def test_oneshot_groups_keep_at_most_n_after_every_step(args):
     )
     tx = method.optimizer(make_optimizer(ocfg))
     opt = tx.init(trainable)
-    mask0 = np.asarray(nm_mask(params["conv"]["kernel"], n, m))
+    mask0 = np.asarray(_nm_mask(params["conv"]["kernel"], n, m))
+
+    @jax.jit
+    def step(g, opt, trainable, state):
+        upd, opt = tx.update(g, opt, trainable, **state)
+        return optax.apply_updates(trainable, upd), opt
+
     for _ in range(4):
         g = {"conv": {"kernel": jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)}}
-        upd, opt = tx.update(g, opt, trainable, **state)
-        trainable = optax.apply_updates(trainable, upd)
+        trainable, opt = step(g, opt, trainable, state)
         w = trainable["conv"]["kernel"]
-        assert int(nonzeros_per_group(w, m).max()) <= n
+        assert int(_per_group(w, m).max()) <= n
         assert np.all(np.asarray(w)[~mask0] == 0)  # exactly the one-shot mask's zeros
 
 
@@ -353,9 +364,9 @@ def test_sr_ste_forward_is_exactly_masked_and_gradient_is_the_formula(args):
     lam = 2e-4
     method = SRSTE(layers={"conv/kernel": (n, m)}, decay=lam)
     params = {"conv": {"kernel": w}}
-    fwd = method.model_params(params, {})["conv"]["kernel"]
-    mask = np.asarray(nm_mask(w, n, m))
-    assert int(nonzeros_per_group(fwd, m).max()) <= n
+    fwd = jax.jit(method.model_params)(params, {})["conv"]["kernel"]
+    mask = np.asarray(_nm_mask(w, n, m))
+    assert int(_per_group(fwd, m).max()) <= n
     np.testing.assert_array_equal(np.asarray(fwd), np.where(mask, np.asarray(w), 0))
 
     # loss = sum(c * masked(w)): straight-through d/dw = c everywhere; SR-STE then adds
@@ -363,10 +374,10 @@ def test_sr_ste_forward_is_exactly_masked_and_gradient_is_the_formula(args):
     def loss(p):
         return jnp.sum(c * method.model_params(p, {})["conv"]["kernel"])
 
-    grads = jax.grad(loss)(params)
+    grads = jax.jit(jax.grad(loss))(params)
     np.testing.assert_array_equal(np.asarray(grads["conv"]["kernel"]), np.asarray(c))
     tx = method.optimizer(optax.sgd(1.0))
-    upd, _ = tx.update(grads, tx.init(params), params)
+    upd, _ = jax.jit(tx.update)(grads, tx.init(params), params)
     want = -(np.asarray(c) + np.float32(lam) * np.where(mask, 0, np.asarray(w)))
     np.testing.assert_allclose(np.asarray(upd["conv"]["kernel"]), want, rtol=1e-6, atol=1e-9)
     exported = method.export(params, {})

@@ -15,10 +15,9 @@ from jaxsr import inspection, model_dir, models
 from .conftest import REPO
 
 
-@pytest.fixture(scope="module")
-def upru_run(tmp_path_factory):
+def _upru_run(tmp_path):
     """UPru demo, 2 rounds x 20 steps, 20 % per round, eval (and sparsity records) every 10."""
-    work = tmp_path_factory.mktemp("nb") / "upru"
+    work = tmp_path / "upru"
     args = [
         "--config=configs/upru.py:demo",
         f"--workdir={work}",
@@ -41,7 +40,10 @@ def upru_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_notebook_executes(upru_run, monkeypatch):
+def test_notebook_executes_and_inspection_matches_the_masks(tmp_path, monkeypatch):
+    """One UPru run (one test: a fixture would run once per xdist worker) for both."""
+    upru_run = _upru_run(tmp_path)
+    _inspection_against_the_masks(upru_run)
     import nbformat
     from nbclient import NotebookClient
 
@@ -69,7 +71,7 @@ def test_notebook_executes(upru_run, monkeypatch):
     assert len(images) == 3  # masks, sparsity history, crops
 
 
-def test_inspection_against_the_masks(upru_run):
+def _inspection_against_the_masks(upru_run):
     first, last = inspection.models_of(upru_run)
     assert (first.parent.name, last.parent.name) == ("round_01", "round_02")
     masks = model_dir.load_masks(last)

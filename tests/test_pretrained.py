@@ -30,6 +30,7 @@ FULL = bool(os.environ.get("JAXSR_FULL"))
 SET14_CASES = CASES if FULL else [("carn_m", 4), ("imdn", 3), ("rfdn", 4)]
 B100_CASES = CASES if FULL else [("imdn", 4)]
 B100_EVERY = 1 if FULL else 4  # by default every 4th B100 image (25), in both pipelines
+SET14_EVERY = 1 if FULL else 2  # ... and every other Set14 image (7: each size compiles)
 
 
 def _jaxsr(name, scale, sets):
@@ -59,29 +60,34 @@ def test_set5_matches_published_and_pytorch(name, scale):
     _same_as_pytorch(res, _pytorch(name, scale, "Set5"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "scale"), SET14_CASES, ids=lambda v: str(v))
-def test_set14_matches_pytorch(name, scale):
-    res = _jaxsr(name, scale, ["Set14"])["sets"]["Set14"]
-    assert res["num_images"] == 14
-    _same_as_pytorch(res, _pytorch(name, scale, "Set14"))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "scale"), B100_CASES, ids=lambda v: str(v))
-def test_b100_matches_pytorch(name, scale, tmp_path):
-    """B100 (every B100_EVERY-th image, all with JAXSR_FULL=1) through both pipelines."""
-    src, root = SHARED / "data" / "benchmark" / "B100", tmp_path / "bench" / "B100"
-    names = sorted(p.stem for p in (src / "HR").glob("*.png"))[::B100_EVERY]
+def _every(set_name: str, scale: int, every: int, root) -> int:
+    """Every `every`-th image of a published set (HR and its LR), linked under `root`."""
+    src = SHARED / "data" / "benchmark" / set_name
+    names = sorted(p.stem for p in (src / "HR").glob("*.png"))[::every]
     for sub, suffix in (("HR", ""), (f"LR_bicubic/X{scale}", f"x{scale}")):
-        (root / sub).mkdir(parents=True)
+        (root / set_name / sub).mkdir(parents=True)
         for n in names:
-            (root / sub / f"{n}{suffix}.png").symlink_to(src / sub / f"{n}{suffix}.png")
+            (root / set_name / sub / f"{n}{suffix}.png").symlink_to(src / sub / f"{n}{suffix}.png")
+    return len(names)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("set_name", "total", "every", "name", "scale"),
+    [("Set14", 14, SET14_EVERY, *c) for c in SET14_CASES]
+    + [("B100", 100, B100_EVERY, *c) for c in B100_CASES],
+    ids=lambda v: str(v),
+)
+def test_larger_sets_match_pytorch(set_name, total, every, name, scale, tmp_path):
+    """Set14 and B100 (every `every`-th image, all with JAXSR_FULL=1) through both pipelines."""
+    root = tmp_path / "bench"
+    n = _every(set_name, scale, every, root)
+    assert n == -(-total // every)
     w = str(SHARED / "weights" / torch_eval.CHECKPOINTS[(name, scale)])
-    res = evaluate.evaluate(name, scale, w, str(root.parent), ["B100"], show=False)["sets"]
-    assert res["B100"]["num_images"] == len(names) == 100 // B100_EVERY
+    res = evaluate.evaluate(name, scale, w, str(root), [set_name], show=False)["sets"]
+    assert res[set_name]["num_images"] == n
     model, rng = torch_eval.load_reference(SHARED / "weights", name, scale)
-    _same_as_pytorch(res["B100"], torch_eval.evaluate(model, rng, root.parent, "B100", scale))
+    _same_as_pytorch(res[set_name], torch_eval.evaluate(model, rng, root, set_name, scale))
 
 
 @pytest.mark.slow

@@ -20,21 +20,22 @@ from jaxsr.metric_writer import read_metrics
 from .conftest import REPO, flat_params, sigkill_at_step, tiny_config, with_overrides
 
 # recipe: (tests/configs file, variant, overrides, stage killed ("" = the only one), kill at
-# step, the stage's one-off event (logged once) or None)
+# step, the stage's one-off event (logged once) or None). Checkpoints no more often than the
+# kill needs (one before it): each save costs more than a tiny step.
 RECIPES = {
-    "dense": ("tiny", None, {"train.steps": 120}, "", 45, None),
-    "dupru_rounds": ("tiny_prune", "dupru", {}, "round_02", 25, None),
+    "dense": ("tiny", None, {"train.steps": 120, "ckpt.every": 40}, "", 45, None),
+    "dupru_rounds": ("tiny_prune", "dupru", {"ckpt.every": 20}, "round_02", 25, None),
     "nm_oneshot_finetune": (
         "tiny_nm",
         None,
-        {"train.steps": 60, "ckpt.every": 10},
+        {"train.steps": 60, "ckpt.every": 20},
         "finetune",
         25,
         None,
     ),
-    "sls_search": ("tiny_sls", "steps=48,lr=0.01", {}, "", 15, "budget_met"),
-    "l1_filter_finetune": ("tiny_l1", "steps=12", {}, "finetune", 5, None),
-    "fmp_search": ("tiny_fmp", "search=40,steps=4,reg=1.0", {}, "search", 6, "converged"),
+    "sls_search": ("tiny_sls", "steps=48,lr=0.01", {"ckpt.every": 12}, "", 15, "budget_met"),
+    "l1_filter_finetune": ("tiny_l1", "steps=12", {"ckpt.every": 4}, "finetune", 5, None),
+    "fmp_search": ("tiny_fmp", "search=40,steps=4,reg=1.0", {}, "search", 12, "converged"),
 }
 
 

@@ -227,15 +227,16 @@ def test_reranking_keeps_kernel_equal_sum_of_units_and_nm(case):
     k = jnp.asarray([1.0] * (n - 1) + [0.0] * (m - n), jnp.float32)
     w1 = jnp.asarray(rng.normal(size=w0.shape), jnp.float32)  # the weights moved
     tr = {"model": {"a": {"kernel": w1}}, "scores": {"a": {"kernel": k}}}
-    stale = method.update_state(tr, state, jnp.asarray(1))  # not a re-ranking step
+    update = jax.jit(method.update_state)  # as in the train step: one compile per shape
+    stale = update(tr, state, jnp.asarray(1))  # not a re-ranking step
     np.testing.assert_array_equal(
         np.asarray(stale["ranks"]["a"]["kernel"]), np.asarray(rank_in_group(w0, m))
     )
-    new = method.update_state(tr, state, jnp.asarray(2))
+    new = update(tr, state, jnp.asarray(2))
     ranks = np.asarray(new["ranks"]["a"]["kernel"])
     np.testing.assert_array_equal(ranks, np.asarray(rank_in_group(w1, m)))
     for st_ in (stale, new):  # effective kernel = sum of the gated units of its ranking
-        got = np.asarray(method.model_params(tr, st_)["a"]["kernel"])
+        got = np.asarray(jax.jit(method.model_params)(tr, st_)["a"]["kernel"])
         r = np.asarray(st_["ranks"]["a"]["kernel"])
         want = np.where(r < n, np.asarray(w1), 0)
         np.testing.assert_array_equal(got, want)

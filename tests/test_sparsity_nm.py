@@ -40,26 +40,33 @@ kernels = st.builds(
 )
 
 
+# jitted, as inside a train step: one compile per drawn shape instead of one per eager op
+_rank = jax.jit(rank_in_group, static_argnums=1)
+_mask = jax.jit(nm_mask, static_argnums=(1, 2))
+_count = jax.jit(nonzeros_per_group, static_argnums=1)
+_units = jax.jit(units, static_argnums=1)
+
+
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(w=kernels, m=st.sampled_from([1, 2, 3, 4, 8, 16]), data=st.data())
 def test_mask_ranks_units_match_reference(w, m, data):
     n = data.draw(st.integers(0, m))
     ref = _reference_ranks(w, m)
-    np.testing.assert_array_equal(np.asarray(rank_in_group(jnp.asarray(w), m)), ref)
-    mask = np.asarray(nm_mask(jnp.asarray(w), n, m))
+    np.testing.assert_array_equal(np.asarray(_rank(jnp.asarray(w), m)), ref)
+    mask = np.asarray(_mask(jnp.asarray(w), n, m))
     np.testing.assert_array_equal(mask, ref < n)
     # every group keeps at most n weights, exactly min(n, group size) counting padding out
     masked = np.where(mask, w, 0)
-    counts = np.asarray(nonzeros_per_group(jnp.asarray(masked), m))
+    counts = np.asarray(_count(jnp.asarray(masked), m))
     assert counts.max(initial=0) <= n
     cin = w.shape[2]
     sizes = np.array([min(m, cin - g0) for g0 in range(0, cin, m)])
-    kept = np.asarray(nonzeros_per_group(jnp.asarray(mask.astype(np.float32)), m))
+    kept = np.asarray(_count(jnp.asarray(mask.astype(np.float32)), m))
     expect = np.minimum(n, sizes)[None, None, :, None]
     np.testing.assert_array_equal(kept, np.broadcast_to(expect, kept.shape))
     # the units are disjoint and sum exactly to the kernel; unit 0 is every group's max |w|
-    u = np.asarray(units(jnp.asarray(w), m))
+    u = np.asarray(_units(jnp.asarray(w), m))
     assert u.shape == (m, *w.shape)
     np.testing.assert_array_equal(u.sum(0), w)
     assert ((u != 0).sum(0) <= 1).all()

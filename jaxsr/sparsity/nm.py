@@ -13,6 +13,7 @@ safe under any sharding of the kernel's non-I axes.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -37,12 +38,15 @@ def _ungroup(g: jax.Array, cin: int) -> jax.Array:
     return g.reshape(kh, kw, ng * m, cout)[:, :, :cin]
 
 
+@functools.partial(jax.jit, static_argnames="m")
 def rank_in_group(w: jax.Array, m: int) -> jax.Array:
     """int32 rank of every weight within its group of M (0 = largest |w|), shape of `w`.
 
     rank_i = #{j : |w_j| > |w_i|} + #{j < i : |w_j| = |w_i|}, counted with an (M, M)
     comparison per group: the ranks of a stable descending sort, without a sort (XLA:CPU's
-    sort along a short axis was ~25-150x slower; see BENCHMARKS.md, N:M overhead)."""
+    sort along a short axis was ~25-150x slower; see BENCHMARKS.md, N:M overhead). Jitted (M
+    static): called eagerly, e.g. by a method's `init` per layer, it compiles one program per
+    kernel shape instead of one per operation; the ranks are exact integers either way."""
     mag = jnp.abs(group_view(w, m))  # checks the shape
     cin = w.shape[2]
     real = group_view(jnp.ones_like(w, dtype=bool), m)
@@ -60,6 +64,7 @@ def nm_mask(w: jax.Array, n: int | jax.Array, m: int) -> jax.Array:
     return rank_in_group(w, m) < n
 
 
+@functools.partial(jax.jit, static_argnames="m")
 def units(w: jax.Array, m: int) -> jax.Array:
     """(m, *w.shape): unit i holds the rank-i weight of every group, zeros elsewhere.
 
@@ -68,6 +73,7 @@ def units(w: jax.Array, m: int) -> jax.Array:
     return jnp.stack([jnp.where(ranks == i, w, jnp.zeros_like(w)) for i in range(m)])
 
 
+@functools.partial(jax.jit, static_argnames="m")
 def nonzeros_per_group(w: jax.Array, m: int) -> jax.Array:
     """Number of non-zero weights in every group, shape (kh, kw, ceil(I/m), O)."""
     return jnp.sum(group_view(w, m) != 0, axis=3)

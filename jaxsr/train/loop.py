@@ -79,8 +79,9 @@ def start_state(
     if initial and initial.get("step"):
         state = state.replace(step=jnp.asarray(int(initial["step"]), jnp.int32))
     # the step donates the state: give it buffers of its own, never the caller's arrays
+    # (`may_alias=False` copies without compiling a program per leaf shape)
     repl = NamedSharding(mesh, PartitionSpec())
-    return jax.device_put(jax.tree.map(lambda x: jnp.array(x, copy=True), state), repl)
+    return jax.device_put(state, repl, may_alias=False)
 
 
 def _isatty() -> bool:
