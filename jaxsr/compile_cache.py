@@ -16,8 +16,8 @@ compile is cached (no minimum compile time or size), up to 2 GiB (least recently
 entries are evicted beyond), or `$JAXSR_COMPILE_CACHE_MAX_BYTES` (`-1`: unbounded, which also
 skips JAX's per-write scan of every entry and its file lock: the test suite's setting, for a
 directory that lives one session). `$JAXSR_COMPILE_CACHE_MIN_SECS` skips writing compiles
-faster than that (the suite's setting: thousands of one-op programs otherwise cost more to
-serialise than to compile).
+faster than that (default 0; the test workers use 0.3 s in-process, where thousands of
+one-op programs cost more to serialise than to compile).
 
 A hit in JAX's cache still traces and lowers the model per shape; `evaluate` and `upscale`
 therefore also keep their model executables in `jaxsr.exec_cache` (in the directory
