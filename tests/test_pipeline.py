@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import grain
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from jaxsr.configs_lib import SAMPLES
-from jaxsr.data import pipeline, tfds_builders
+from jaxsr.data import pipeline, shuffle, tfds_builders
 from jaxsr.data.imresize import downscale
 from jaxsr.data.tfds_builders import Pairs
 
@@ -18,6 +21,32 @@ def _blocky_pairs(n=3, scale=3, seed=0) -> Pairs:
     lrs = [rng.integers(0, 256, (20 + i, 24 + 2 * i, 3), dtype=np.uint8) for i in range(n)]
     hrs = [np.repeat(np.repeat(lr, scale, 0), scale, 1) for lr in lrs]
     return Pairs([f"im{i}" for i in range(n)], hrs, lrs)
+
+
+def _grain_stream(n: int, seed: int) -> grain.MapDataset:
+    return grain.MapDataset.source(np.arange(n)).shuffle(seed=seed).repeat()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.one_of(st.integers(1, 300), st.sampled_from([1023, 1024, 4097, 65535, 65536])),
+    seed=st.one_of(st.integers(0, 2**16), st.just(2**32 - 1)),
+)
+def test_epoch_shuffle_is_graings_stream_element_for_element(n, seed):
+    """grain's own `source(range(n)).shuffle(seed).repeat()` is the reference: every
+    position of the first epochs, across the 2^32 seed wrap, and its host slices."""
+    ours, ref = shuffle.shuffled_indices(n, seed), _grain_stream(n, seed)
+    assert isinstance(ours, shuffle.ShuffledIndices)
+    span = range(0, min(3 * n, 3000)) if n < 1024 else [*range(40), *range(n - 20, n + 20)]
+    assert [int(ours[k]) for k in span] == [int(ref[k]) for k in span]
+    assert [int(v) for v in ours[1::3][:12]] == [int(v) for v in ref[1::3][:12]]
+    assert sorted(int(v) for v in shuffle.epoch_permutation(n, seed)) == list(range(n))
+
+
+def test_epoch_shuffle_falls_back_to_grain_above_one_block():
+    assert not isinstance(shuffle.shuffled_indices(65537, 3), shuffle.ShuffledIndices)
+    with pytest.raises(ValueError, match="1 <= n <= 65536, got 0"):
+        shuffle.ShuffledIndices(0, 1)
 
 
 def test_crops_aligned_under_all_augmentations():

@@ -3,7 +3,8 @@
 `train_iterator` turns decoded image pairs (kept in RAM) into an infinite, seeded iterator of
 `{"lr": uint8 [B, p, p, 3], "hr": uint8 [B, p*s, p*s, 3]}` per-host batches:
 
-    MapDataset.source(indices).shuffle(seed).repeat()   # a new order every epoch
+    MapDataset.source(indices).shuffle(seed).repeat()   # a new order every epoch (computed
+                                                        # an epoch at a time: data/shuffle.py)
       .random_map(crop_and_augment, seed=seed + 1)      # per-sample RNG from (seed, index)
       .batch(B // process_count)                        # blocks of the global stream
       [process_index::process_count]                    # this host's block of each batch
@@ -26,6 +27,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from jaxsr.data import shuffle
 from jaxsr.data.tfds_builders import Pairs
 
 
@@ -111,7 +113,7 @@ def train_dataset(
         if len(pairs) == 0:
             raise ValueError(f"no training image is large enough for the HR patch {hr_patch}")
     check_pairs(pairs, lr_patch, scale)
-    ds = grain.MapDataset.source(np.arange(len(pairs))).shuffle(seed=seed).repeat()
+    ds = shuffle.shuffled_indices(len(pairs), seed)  # = source(range(n)).shuffle(seed).repeat()
     # crops are drawn on the global stream (the RNG of sample k depends on k only), then the
     # stream is cut into per-host blocks: global batch t = the hosts' batches t, in host order
     ds = ds.random_map(CropAugment(pairs, lr_patch, scale, augment), seed=seed + 1)
