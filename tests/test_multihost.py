@@ -6,10 +6,9 @@ CPU collectives, one CPU device each) started by `launch/multihost.sh`, against 
   (float32 rounding), write one checkpoint tree, one metrics log and one model directory;
 - checkpoints move between process counts: 2 -> 1 and 1 -> 4 processes resume at step 10 and
   end with the 1-process params;
-- a SIGKILL of one of 2 processes: the launcher stops the other, the rerun resumes from the
-  last checkpoint and ends bit-identical to the uninterrupted 2-process run;
-- a SIGTERM to one of 2 processes: both stop at the same step and save it (exit 130), the
-  rerun resumes there and ends bit-identical to the uninterrupted run.
+- a SIGTERM to one of 2 processes: both stop at the same step and save it (exit 130); in the
+  rerun a SIGKILL of one process: the launcher stops the other; the next rerun resumes from
+  the last checkpoint and ends bit-identical to the uninterrupted 2-process run.
 """
 
 from __future__ import annotations
@@ -230,25 +229,52 @@ def test_checkpoints_move_between_process_counts(one_process, two_processes, dat
     _assert_close(_params(one_process), _params(w))
 
 
-@pytest.mark.slow
-def test_sigkill_one_process_then_resume_is_bit_identical(two_processes, data_dir, tmp_path):
-    w = tmp_path / "killed"
-    proc = _launch(w, data_dir, 2)
-    metrics, killed_at, deadline = w / "metrics.jsonl", None, time.time() + 300
-    while killed_at is None and proc.poll() is None and time.time() < deadline:
+def _signal_at(
+    proc: subprocess.Popen, w: Path, step: int, sig: int, ckpt: int = 0
+) -> tuple[int, dict[int, int]]:
+    """Send `sig` to process 1 of the launcher `proc` once `w`'s metrics log `step` (and
+    checkpoint `ckpt` is complete, if given); the step logged then and the processes."""
+    metrics, deadline = w / "metrics.jsonl", time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
         lines = complete_lines(metrics) if metrics.exists() else []
-        done = (w / "checkpoints" / "10").is_dir()  # finalized (async saves rename at the end)
-        if done and lines and json.loads(lines[-1])["step"] >= 12:
+        done = not ckpt or (w / "checkpoints" / str(ckpt)).is_dir()  # renamed when complete
+        if done and lines and json.loads(lines[-1])["step"] >= step:
             workers = _children(proc.pid)
-            os.kill(workers[1], signal.SIGKILL)  # process 1 of 2
-            killed_at = json.loads(lines[-1])["step"]
+            os.kill(workers[1], sig)
+            return json.loads(lines[-1])["step"], workers
         time.sleep(0.01)
+    raise AssertionError(f"the run ended before step {step}: {proc.communicate()[0][-3000:]}")
+
+
+@pytest.mark.slow
+def test_sigterm_then_sigkill_to_one_process_then_resume_is_bit_identical(
+    two_processes, data_dir, tmp_path
+):
+    """A scheduler's SIGTERM to one of 2 processes: all agree on the stop step, save it and
+    exit 130. The rerun resumes there; a SIGKILL of one process after the step-10 checkpoint:
+    the launcher stops the other and fails. The next rerun resumes from step 10 and ends
+    bit-identical to the uninterrupted run, each step logged once."""
+    w = tmp_path / "w"
+    proc = _launch(w, data_dir, 2)
+    _signal_at(proc, w, 3, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    mine = (w / "logs" / "process_1.log").read_text().strip().splitlines()[-1]
+    lead = [ln for ln in out.splitlines() if ln.startswith("interrupted:")]
+    at = int(mine.split("at step ")[1].split(":")[0])
+    assert mine.startswith(f"interrupted: SIGTERM at step {at}: checkpoint saved in")
+    assert lead == [mine.replace("SIGTERM", "stop request")]  # process 0 stopped at the same step
+    assert 3 <= at < 10 and (w / "checkpoints" / str(at)).is_dir()
+
+    proc = _launch(w, data_dir, 2)
+    killed_at, workers = _signal_at(proc, w, 12, signal.SIGKILL, ckpt=10)
     out, _ = proc.communicate(timeout=60)  # the launcher stops process 0 and fails
-    assert killed_at is not None, out[-3000:]
     assert proc.returncode == 128 + signal.SIGKILL, out[-3000:]
+    assert f"resumed from {w / 'checkpoints'}/{at}" in out
     assert "stopping the other processes" in out
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers.values())
     assert not (w / "final_model").exists()
+
     out = _run(w, data_dir, 2)
     summary = json.loads((w / "summary.json").read_text())
     assert "resumed from" in out and summary["resumed_from"] == 10 <= killed_at
@@ -256,35 +282,6 @@ def test_sigkill_one_process_then_resume_is_bit_identical(two_processes, data_di
         np.testing.assert_array_equal(a, b)
     steps = [r["step"] for r in read_metrics(w) if r["kind"] == "train"]
     assert steps == list(range(1, STEPS + 1))
-
-
-@pytest.mark.slow
-def test_sigterm_to_one_process_stops_all_cleanly_then_resumes_exactly(
-    two_processes, data_dir, tmp_path
-):
-    """A scheduler's SIGTERM to one process: all processes agree on the stop step, save it
-    and exit 130; the rerun resumes there and ends bit-identical to the uninterrupted run."""
-    w = tmp_path / "term"
-    proc = _launch(w, data_dir, 2)
-    metrics, sent, deadline = w / "metrics.jsonl", False, time.time() + 300
-    while not sent and proc.poll() is None and time.time() < deadline:
-        lines = complete_lines(metrics) if metrics.exists() else []
-        if lines and json.loads(lines[-1])["step"] >= 3:
-            os.kill(_children(proc.pid)[1], signal.SIGTERM)
-            sent = True
-        time.sleep(0.01)
-    out, _ = proc.communicate(timeout=120)
-    assert sent and proc.returncode == 130, out[-3000:]
-    mine = (w / "logs" / "process_1.log").read_text().strip().splitlines()[-1]
-    lead = [ln for ln in out.splitlines() if ln.startswith("interrupted:")]
-    at = int(mine.split("at step ")[1].split(":")[0])
-    assert mine.startswith(f"interrupted: SIGTERM at step {at}: checkpoint saved in")
-    assert lead == [mine.replace("SIGTERM", "stop request")]  # process 0 stopped at the same step
-    assert 3 <= at < STEPS and (w / "checkpoints" / str(at)).is_dir()
-    out = _run(w, data_dir, 2)
-    assert json.loads((w / "summary.json").read_text())["resumed_from"] == at
-    for a, b in zip(_params(two_processes), _params(w), strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 SLOW_SAVE = """

@@ -4,38 +4,26 @@ the `jaxsr.inspection` functions it calls give hand-checkable answers."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from jaxsr import inspection, model_dir, models
 
-from .conftest import REPO
+from .conftest import REPO, with_overrides
 
 
 def _upru_run(tmp_path):
-    """UPru demo, 2 rounds x 20 steps, 20 % per round, eval (and sparsity records) every 10."""
+    """UPru demo, 2 rounds x 20 steps, 20 % per round, eval (and sparsity records) every 10
+    (in-process: the notebook reads the run's files, whoever wrote them)."""
+    from jaxsr import train
+    from jaxsr.configs_lib import load_sibling
+
+    cfg = load_sibling(str(REPO / "configs" / "upru.py"), "upru.py").get_config("demo")
+    over = {"train.steps": 20, "pruning.rounds": 2, "eval.every": 10, "ckpt.every": 20}
+    cfg = with_overrides(cfg, **over, **{"data.hr_patch": 48, "data.batch_size": 4})
     work = tmp_path / "upru"
-    args = [
-        "--config=configs/upru.py:demo",
-        f"--workdir={work}",
-        "--config.train.steps=20",
-        "--config.pruning.rounds=2",
-        "--config.eval.every=10",
-        "--config.ckpt.every=20",
-        "--config.data.hr_patch=48",
-        "--config.data.batch_size=4",
-    ]
-    r = subprocess.run(
-        [sys.executable, "-m", "jaxsr.train", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
+    train.run(cfg, work, quiet=True)
     return work
 
 
