@@ -325,7 +325,7 @@ _per_group = jax.jit(nonzeros_per_group, static_argnums=1)
 
 
 @pytest.mark.slow
-@settings(deadline=None, max_examples=20)
+@settings(deadline=None, max_examples=12)  # one compile per drawn shape
 @given(_shapes)
 def test_oneshot_groups_keep_at_most_n_after_every_step(args):
     (k, cin, cout, m), n, seed = args
@@ -354,7 +354,7 @@ def test_oneshot_groups_keep_at_most_n_after_every_step(args):
 
 
 @pytest.mark.slow
-@settings(deadline=None, max_examples=20)
+@settings(deadline=None, max_examples=12)  # one compile per drawn shape
 @given(_shapes)
 def test_sr_ste_forward_is_exactly_masked_and_gradient_is_the_formula(args):
     (k, cin, cout, m), n, seed = args
